@@ -11,6 +11,7 @@ completed only when every part has been sent (and aborted otherwise).
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import hashlib
 import os
@@ -262,10 +263,9 @@ class S3Lake(Lake):
         return PutResult.WRITTEN
 
     def _abort(self, full_key: str, upload_id: str) -> None:
-        try:
+        # Best effort: a lifecycle rule on the bucket removes any upload left incomplete.
+        with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
-        except Exception:  # noqa: S110 - best effort; the lifecycle rule removes stragglers
-            pass
 
     def read_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         try:
