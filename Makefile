@@ -33,7 +33,7 @@ lock: ## re-resolve pyproject.toml into requirements.lock (needs the package ind
 	  /tmp/movie-lake-lock/bin/pip freeze --exclude-editable; } > requirements.lock
 
 demo: $(STAMP) ## run the whole pipeline on the bundled sample data into ./lake
-	$(BIN)/python -m ingestion.demo
+	$(BIN)/python scripts/demo.py
 
 test: $(STAMP) lint ## ruff, then the whole test suite
 	$(BIN)/pytest -q
