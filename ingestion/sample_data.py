@@ -181,8 +181,11 @@ def write_file(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.sample_data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m ingestion.sample_data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rows", type=int, default=3000, help="movie rows (title x artist)")
     parser.add_argument("--series-rows", type=int, default=1200, help="series rows")
     parser.add_argument("--seed", type=int, default=42)
