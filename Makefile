@@ -42,9 +42,15 @@ lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-raw: $(STAMP) ## land the CSVs (MOVIES_CSV, SERIES_CSV) and TMDB data in raw for RUN_DATE
+raw: $(STAMP) ## land the CSVs (MOVIES_CSV, SERIES_CSV) and TMDB data (needs a key) in raw for RUN_DATE
+	@$(BIN)/python -m ingestion settings --require-tmdb-key > /dev/null
 	$(BIN)/python -m ingestion csv
 	$(BIN)/python -m ingestion tmdb
+
+trusted: $(STAMP) ## run the PySpark trusted job (raw -> trusted) for RUN_DATE
+	$(BIN)/python -m spark.trusted_job
+
+ingest: raw trusted ## land raw (CSV and TMDB) and run the trusted job: dbt run works after it
 
 sample: $(STAMP) ## regenerate the committed sample CSVs (deterministic)
 	$(BIN)/python -m ingestion.sample_data --rows 3000 --series-rows 1200 --out data/sample

@@ -64,8 +64,28 @@ def _load_commands() -> None:
             raise
 
 
-@command("settings", "print the effective settings (the API key only as <set>)")
-def _show_settings(settings: Settings, _args: argparse.Namespace) -> int:
+def _settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--require-tmdb-key",
+        action="store_true",
+        help="exit non-zero with instructions when no TMDB API key is configured",
+    )
+
+
+MISSING_KEY = (
+    "no TMDB API key is configured: set TMDB_API_KEY, or TMDB_API_KEY_FILE to a file holding "
+    "the key (get one at https://www.themoviedb.org/settings/api). "
+    "To try the pipeline without a key, run make demo (it uses a local fake TMDB server)."
+)
+
+
+@command(
+    "settings", "print the effective settings (the API key only as <set>)", _settings_arguments
+)
+def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
+    if args.require_tmdb_key and settings.tmdb_api_key is None:
+        log.error("%s", MISSING_KEY)
+        return 2
     print(json.dumps(settings.dump(), indent=2))
     return 0
 
