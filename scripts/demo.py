@@ -7,7 +7,6 @@ Spark job, build and test the dbt models on DuckDB. Stages not yet present are s
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import subprocess
@@ -45,7 +44,7 @@ def main() -> int:
     for result in land_all(settings, lake, ["movies", "series"], progress=True):
         print(f"  {result.dataset}: {result.status}, {result.rows} rows -> {result.uri}")
 
-    print("\nDemo finished in %.0f s. Lake: %s" % (time.monotonic() - started, settings.lake))
+    print(f"\nDemo finished in {time.monotonic() - started:.0f} s. Lake: {settings.lake}")
     for key in lake.list("raw/"):
         print("  " + key)
     return 0
