@@ -1,0 +1,362 @@
+"""The CloudFormation templates: cfn-lint clean, and the security and wiring properties the
+deployment promises (private encrypted TLS-only buckets, least-privilege roles, a daily
+Lambda -> Glue -> dbt run that alerts on failure), read from the templates themselves."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ARTIFACTS_TEMPLATE, MAIN_TEMPLATE, REPO
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+# Actions IAM cannot scope to a resource: "*" is the only resource they accept. Each use must
+# also carry a Condition (PutMetricData: the cloudwatch:namespace).
+UNSCOPABLE_ACTIONS = {"cloudwatch:PutMetricData"}
+S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
+IAM_TYPES = ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def render(value: Any) -> str:
+    """A resource value as one string: !Sub text, !Ref X -> ${X}, !GetAtt X.Arn -> ${X.Arn}."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+        if fn == "Ref":
+            return "${" + arg + "}"
+        if fn == "Fn::GetAtt":
+            return "${" + (arg if isinstance(arg, str) else ".".join(arg)) + "}"
+    raise AssertionError(f"cannot render {value!r}")
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: res.get("Properties", {})
+        for name, res in template["Resources"].items()
+        if res["Type"] == kind
+    }
+
+
+def statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every policy statement of a role, managed policy or policy."""
+    documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+    if "PolicyDocument" in properties:
+        documents.append(properties["PolicyDocument"])
+    return [s for doc in documents for s in as_list(doc["Statement"])]
+
+
+def allow_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind in IAM_TYPES:
+        for name, props in resources(template, kind).items():
+            out[name] = [s for s in statements(props) if s["Effect"] == "Allow"]
+    return out
+
+
+def s3_grants(template: dict[str, Any], principal: str) -> dict[str, set[str]]:
+    """For one role or policy: S3 action -> the resources it is allowed on."""
+    grants: dict[str, set[str]] = {}
+    for statement in allow_statements(template)[principal]:
+        for action in as_list(statement["Action"]):
+            if action.startswith("s3:"):
+                grants.setdefault(action, set()).update(
+                    render(r) for r in as_list(statement["Resource"])
+                )
+    return grants
+
+
+def security_problems(template: dict[str, Any]) -> list[str]:
+    """Everything that breaks the security rules; empty when the template keeps them all."""
+    problems: list[str] = []
+    buckets = resources(template, "AWS::S3::Bucket")
+    policies = resources(template, "AWS::S3::BucketPolicy")
+    for name, props in buckets.items():
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for flag in (
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ):
+            if block.get(flag) is not True:
+                problems.append(f"{name}: {flag} is not true")
+        rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        algorithms = {r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules}
+        if not algorithms or not algorithms <= {"AES256", "aws:kms", "aws:kms:dsse"}:
+            problems.append(f"{name}: no default encryption")
+        tls_only = False
+        for policy in policies.values():
+            if render(policy["Bucket"]) != "${" + name + "}":
+                continue
+            for st in as_list(policy["PolicyDocument"]["Statement"]):
+                covered = {render(r) for r in as_list(st["Resource"])}
+                tls_only |= (
+                    st["Effect"] == "Deny"
+                    and st.get("Principal") in ("*", {"AWS": "*"})
+                    and "s3:*" in as_list(st["Action"])
+                    and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+                    in ("false", False)
+                    and {"${" + name + ".Arn}", "${" + name + ".Arn}/*"} <= covered
+                )
+        if not tls_only:
+            problems.append(f"{name}: no bucket policy denying non-TLS requests")
+
+    for principal, allows in allow_statements(template).items():
+        for st in allows:
+            actions = as_list(st["Action"])
+            where = f"{principal}/{st.get('Sid', '?')}"
+            for action in actions:
+                if action == "*" or action.endswith(":*") or "*" in action:
+                    problems.append(f"{where}: wildcard action {action!r}")
+            for resource in as_list(st["Resource"]):
+                text = render(resource)
+                if text == "*" and not (set(actions) <= UNSCOPABLE_ACTIONS and "Condition" in st):
+                    problems.append(f"{where}: resource '*' for {actions}")
+                # Objects of a stack bucket are granted by prefix, never bucket-wide.
+                if re.fullmatch(r"\$\{(LakeBucket|AthenaResultsBucket)\.Arn\}/\*", text):
+                    problems.append(f"{where}: {text} is a whole bucket, not a prefix")
+            if "s3:ListBucket" in actions and any(
+                "LakeBucket" in render(r) for r in as_list(st["Resource"])
+            ):
+                prefixes = [
+                    v
+                    for op in st.get("Condition", {}).values()
+                    for key, v in op.items()
+                    if key == "s3:prefix"
+                ]
+                if not prefixes:
+                    problems.append(f"{where}: s3:ListBucket on the lake without an s3:prefix")
+    return problems
+
+
+# ---------------------------------------------------------------- cfn-lint
+
+
+@pytest.mark.parametrize("template", [MAIN_TEMPLATE, ARTIFACTS_TEMPLATE], ids=lambda p: p.name)
+def test_template_passes_cfn_lint(template: Path) -> None:
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_rejects_a_broken_template(tmp_path: Path) -> None:
+    """The lint test above can fail: an unknown runtime is reported."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(MAIN_TEMPLATE.read_text().replace("python3.11", "python2.0"))
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "python2.0" in result.stdout
+
+
+# ---------------------------------------------------------------- security
+
+
+@pytest.mark.parametrize("which", ["main_template", "artifacts_template"])
+def test_templates_keep_the_security_rules(which: str, request: pytest.FixtureRequest) -> None:
+    template = request.getfixturevalue(which)
+    assert resources(template, "AWS::S3::Bucket"), "no bucket checked"
+    assert security_problems(template) == []
+
+
+def test_security_check_catches_each_kind_of_violation(main_template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(main_template)
+    res = broken["Resources"]
+    res["LakeBucket"]["Properties"]["PublicAccessBlockConfiguration"]["IgnorePublicAcls"] = False
+    del res["AthenaResultsBucket"]["Properties"]["BucketEncryption"]
+    res["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Effect"] = "Allow"
+    role = res["TmdbExtractRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    role.append({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    role.append(
+        {
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": {"Fn::Sub": "${LakeBucket.Arn}/*"},
+        }
+    )
+    role.append(
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": {"Fn::GetAtt": ["LakeBucket", "Arn"]},
+        }
+    )
+    problems = "\n".join(security_problems(broken))
+    for expected in (
+        "LakeBucket: IgnorePublicAcls is not true",
+        "AthenaResultsBucket: no default encryption",
+        "LakeBucket: no bucket policy denying non-TLS",
+        "wildcard action 's3:*'",
+        "resource '*'",
+        "is a whole bucket, not a prefix",
+        "s3:ListBucket on the lake without an s3:prefix",
+    ):
+        assert expected in problems
+
+
+def test_lake_is_versioned_and_athena_results_expire(main_template: dict[str, Any]) -> None:
+    buckets = resources(main_template, "AWS::S3::Bucket")
+    assert buckets["LakeBucket"]["VersioningConfiguration"]["Status"] == "Enabled"
+    assert main_template["Resources"]["LakeBucket"]["DeletionPolicy"] == "Retain"
+    rules = buckets["AthenaResultsBucket"]["LifecycleConfiguration"]["Rules"]
+    assert any(r["Status"] == "Enabled" and "ExpirationInDays" in r for r in rules)
+
+
+def test_each_role_writes_only_its_own_layer(main_template: dict[str, Any]) -> None:
+    def writes(principal: str) -> set[str]:
+        grants = s3_grants(main_template, principal)
+        return {r for action in S3_WRITE_ACTIONS for r in grants.get(action, set())}
+
+    def reads(principal: str) -> set[str]:
+        return s3_grants(main_template, principal).get("s3:GetObject", set())
+
+    lake = "${LakeBucket.Arn}"
+    assert writes("TmdbExtractRole") == {f"{lake}/raw/tmdb/*"}
+    assert reads("TmdbExtractRole") == {f"{lake}/raw/tmdb/*"}
+    assert writes("TrustedJobRole") == {f"{lake}/trusted/*"}
+    assert {f"{lake}/raw/*", f"{lake}/trusted/*"} <= reads("TrustedJobRole")
+    assert writes("DbtRole") == {f"{lake}/refined/*", "${AthenaResultsBucket.Arn}/results/*"}
+    assert f"{lake}/trusted/*" in reads("DbtRole")
+    assert not any("/raw/" in r for r in reads("DbtRole"))
+    assert writes("CsvLoaderPolicy") == {f"{lake}/raw/local/csv/*"}
+    for principal in ("PipelineRole", "SchedulerRole"):
+        assert s3_grants(main_template, principal) == {}
+
+
+def test_secret_is_readable_by_the_lambda_alone(main_template: dict[str, Any]) -> None:
+    readers = {
+        principal
+        for principal, allows in allow_statements(main_template).items()
+        for st in allows
+        if "secretsmanager:GetSecretValue" in as_list(st["Action"])
+    }
+    assert readers == {"TmdbExtractRole"}
+    lam = resources(main_template, "AWS::Lambda::Function")["TmdbExtractFunction"]
+    env = lam["Environment"]["Variables"]
+    assert env["TMDB_API_KEY_SECRET"] == {"Ref": "TmdbApiKeySecret"}
+    assert "TMDB_API_KEY" not in env
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def test_lambda_runtime_limits_and_dead_letters(main_template: dict[str, Any]) -> None:
+    lam = resources(main_template, "AWS::Lambda::Function")["TmdbExtractFunction"]
+    major, minor = (int(x) for x in lam["Runtime"].removeprefix("python").split("."))
+    assert (major, minor) >= (3, 11)
+    assert lam["Handler"] == "ingestion.lambda_handler.lambda_handler"
+    assert {"Timeout", "MemorySize", "DeadLetterConfig"} <= set(lam)
+    assert render(lam["Code"]["S3Key"]) == "${LambdaCodeKey}"
+    assert render(lam["Environment"]["Variables"]["LAKE_URI"]) == "s3://${LakeBucket}"
+
+
+def test_glue_job_is_glue_5_with_code_from_the_artifact_bucket(
+    main_template: dict[str, Any],
+) -> None:
+    job = resources(main_template, "AWS::Glue::Job")["TrustedJob"]
+    assert job["GlueVersion"].startswith("5.")
+    assert job["Command"]["Name"] == "glueetl"
+    assert render(job["Command"]["ScriptLocation"]) == "s3://${ArtifactBucketName}/${GlueScriptKey}"
+    args = job["DefaultArguments"]
+    assert render(args["--extra-py-files"]) == "s3://${ArtifactBucketName}/${GlueCodeKey}"
+    assert render(args["--LAKE_URI"]) == "s3://${LakeBucket}"
+
+
+def test_daily_schedule_runs_extract_then_glue_then_dbt_and_alerts(
+    main_template: dict[str, Any],
+) -> None:
+    schedule = resources(main_template, "AWS::Scheduler::Schedule")["DailySchedule"]
+    assert schedule["Target"]["Arn"] == {"Ref": "PipelineStateMachine"}
+    assert "DeadLetterConfig" in schedule["Target"]
+
+    machine = resources(main_template, "AWS::StepFunctions::StateMachine")["PipelineStateMachine"]
+    states = machine["Definition"]["States"]
+    chain, name = [], machine["Definition"]["StartAt"]
+    while name and states[name]["Type"] != "Succeed":
+        state = states[name]
+        if state["Type"] == "Task":
+            chain.append(state["Resource"])
+            assert state["Catch"][0]["Next"] == "NotifyFailure", name
+        name = state.get("Next") or state.get("Default")
+    assert chain == [
+        "arn:aws:states:::lambda:invoke",
+        "arn:aws:states:::glue:startJobRun.sync",
+        "arn:aws:states:::codebuild:startBuild.sync",
+    ]
+    assert states["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states[states["NotifyFailure"]["Next"]]["Type"] == "Fail"
+    subs = machine["DefinitionSubstitutions"]
+    assert subs["AlertTopicArn"] == {"Ref": "AlertTopic"}
+
+
+def test_athena_work_group_enforces_results_and_a_scan_cutoff(
+    main_template: dict[str, Any],
+) -> None:
+    config = resources(main_template, "AWS::Athena::WorkGroup")["AthenaWorkGroup"][
+        "WorkGroupConfiguration"
+    ]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    assert render(config["ResultConfiguration"]["OutputLocation"]).startswith(
+        "s3://${AthenaResultsBucket}/"
+    )
+
+
+def test_glue_databases_and_dbt_settings_match_the_dbt_project(
+    main_template: dict[str, Any],
+) -> None:
+    """The databases the stack creates are the schemas dbt uses, and the CodeBuild project
+    sets every environment variable the athena profile reads."""
+    params = main_template["Parameters"]
+    dbt_project = yaml.safe_load((REPO / "dbt_project.yml").read_text())
+    profile_text = (REPO / "profiles.example.yml").read_text()
+    athena = yaml.safe_load(profile_text)["movie_lake"]["outputs"]["athena"]
+    assert params["TrustedDatabaseName"]["Default"] == dbt_project["vars"]["trusted_schema"]
+    schema_default = re.search(r"env_var\('ATHENA_SCHEMA', '(\w+)'\)", athena["schema"])
+    assert schema_default and params["RefinedDatabaseName"]["Default"] == schema_default.group(1)
+
+    databases = {
+        render(p["DatabaseInput"]["Name"])
+        for p in resources(main_template, "AWS::Glue::Database").values()
+    }
+    folder_schemas = {
+        cfg["+schema"]
+        for cfg in dbt_project["models"]["movie_lake"].values()
+        if isinstance(cfg, dict) and "+schema" in cfg
+    }
+    expected = {"${TrustedDatabaseName}", "${RefinedDatabaseName}"} | {
+        "${RefinedDatabaseName}_" + s for s in folder_schemas
+    }
+    assert databases == expected
+
+    profile_vars = set(re.findall(r"env_var\('(\w+)'", yaml.safe_dump(athena)))
+    project = resources(main_template, "AWS::CodeBuild::Project")["DbtProject"]
+    codebuild_vars = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert profile_vars <= codebuild_vars, profile_vars - codebuild_vars
