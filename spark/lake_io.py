@@ -1,0 +1,218 @@
+"""The lake as the Spark job sees it: paths, raw partitions, manifests, the run report.
+
+Everything goes through Hadoop's ``FileSystem`` in the driver's JVM, so one code path serves a
+local folder (``file://``), S3 on AWS Glue (``s3://``) and S3 through hadoop-aws (``s3a://``).
+Nothing here reads data rows: only listings, the small ``_manifest.json`` files and the run
+report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+S3A_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+HADOOP_AWS_HINT = (
+    "add hadoop-aws to the classpath, matching the Hadoop of your Spark "
+    "(pyspark 3.5: --packages org.apache.hadoop:hadoop-aws:3.3.4, or spark.jars pointing at "
+    "hadoop-aws-3.3.4.jar and aws-java-sdk-bundle-1.12.262.jar), run the job on AWS Glue, "
+    "or use a local folder lake (LAKE_URI=./lake)"
+)
+_PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/?$")
+
+
+class TrustedJobError(RuntimeError):
+    """The job cannot go on; the message says what is wrong, with which input, and what to do."""
+
+
+@dataclass(frozen=True)
+class RawPartition:
+    """One ``year=/month=/day=`` folder of a raw dataset."""
+
+    dataset: str  # e.g. "raw/local/csv/movies"
+    date: dt.date
+    uri: str  # the folder, as a Hadoop URI
+    complete: bool  # holds _SUCCESS
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{partition_suffix(self.date)}"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A data file that a complete partition's manifest lists."""
+
+    key: str  # the lake key, as the manifest gives it
+    uri: str  # where Spark reads it
+    date: dt.date  # the date of its partition
+    records: int | None  # as the manifest counts them (None when not given)
+    size: int  # bytes on storage, for sizing outputs
+
+
+def partition_suffix(date: dt.date) -> str:
+    return f"year={date:%Y}/month={date:%m}/day={date:%d}"
+
+
+def resolve_lake_root(spark: SparkSession, lake_uri: str, *, on_glue: bool) -> str:
+    """Turn ``LAKE_URI`` into the root URI Spark and Hadoop use.
+
+    A folder becomes an absolute ``file://`` URI. ``s3://`` stays as it is on Glue (its S3
+    filesystem serves it); elsewhere it becomes ``s3a://`` when hadoop-aws is on the classpath,
+    and the job stops with instructions when it is not.
+    """
+    uri = lake_uri.strip()
+    if not uri:
+        raise TrustedJobError(
+            "LAKE_URI is empty: set it to a folder (./lake) or s3://bucket/prefix"
+        )
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = parsed.path if parsed.scheme == "file" else uri
+        return Path(path).expanduser().resolve().as_uri()
+    if parsed.scheme in ("s3", "s3a"):
+        if not parsed.netloc:
+            raise TrustedJobError(f"LAKE_URI {uri!r} names no bucket: use s3://bucket[/prefix]")
+        rest = f"{parsed.netloc}{parsed.path}".rstrip("/")
+        if on_glue:
+            return f"s3://{rest}"
+        if not jvm_has_class(spark, S3A_CLASS):
+            raise TrustedJobError(
+                f"LAKE_URI {uri!r} is on S3, but this Spark cannot read S3 outside AWS Glue: "
+                f"class {S3A_CLASS} is not on the classpath. To fix: {HADOOP_AWS_HINT}."
+            )
+        _configure_s3a(spark)
+        return f"s3a://{rest}"
+    raise TrustedJobError(
+        f"LAKE_URI {uri!r} has an unsupported scheme {parsed.scheme!r}: use a folder or s3://"
+    )
+
+
+def jvm_has_class(spark: SparkSession, name: str) -> bool:
+    """True when the driver JVM can load class ``name``."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        jvm.java.lang.Class.forName(name, False, loader)
+    except Exception:  # py4j raises Py4JJavaError(ClassNotFoundException)
+        return False
+    return True
+
+
+def _configure_s3a(spark: SparkSession) -> None:
+    """Point s3a at ``S3_ENDPOINT_URL`` (MinIO, moto) when it is set; AWS defaults otherwise."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    endpoint = os.environ.get("S3_ENDPOINT_URL")
+    if endpoint:
+        conf.set("fs.s3a.endpoint", endpoint)
+        conf.set("fs.s3a.path.style.access", "true")
+        conf.set("fs.s3a.connection.ssl.enabled", str(endpoint.startswith("https")).lower())
+    region = os.environ.get("AWS_REGION")
+    if region:
+        conf.set("fs.s3a.endpoint.region", region)
+
+
+class LakeFS:
+    """Listing and small-file access under the lake root, through Hadoop's FileSystem."""
+
+    def __init__(self, spark: SparkSession, root: str) -> None:
+        self.spark = spark
+        self.root = root.rstrip("/")
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        self._jvm = jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        self._fs = jvm.org.apache.hadoop.fs.Path(self.root + "/").getFileSystem(self._conf)
+
+    def uri(self, key: str) -> str:
+        return f"{self.root}/{key.lstrip('/')}"
+
+    def _path(self, key_or_uri: str) -> Any:
+        is_uri = ":" in key_or_uri.split("/", 1)[0]  # file:/x, s3://b/x; lake keys hold no ":"
+        target = key_or_uri if is_uri else self.uri(key_or_uri)
+        return self._jvm.org.apache.hadoop.fs.Path(target)
+
+    def exists(self, key_or_uri: str) -> bool:
+        return bool(self._fs.exists(self._path(key_or_uri)))
+
+    def size(self, key_or_uri: str) -> int:
+        return int(self._fs.getFileStatus(self._path(key_or_uri)).getLen())
+
+    def read_text(self, key_or_uri: str) -> str:
+        stream = self._fs.open(self._path(key_or_uri))
+        try:
+            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+    def write_text(self, key: str, text: str) -> str:
+        path = self._path(key)
+        out = self._fs.create(path, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        return str(path.toString())
+
+    def partitions(self, dataset: str) -> list[RawPartition]:
+        """Every ``year=/month=/day=`` folder of a dataset, oldest first."""
+        statuses = self._fs.globStatus(self._path(f"{dataset}/year=*/month=*/day=*"))
+        found: list[RawPartition] = []
+        for status in statuses or []:
+            if not status.isDirectory():
+                continue
+            uri = str(status.getPath().toString())
+            match = _PARTITION_RE.search(uri)
+            if not match:
+                continue
+            try:
+                date = dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                log.warning("ignoring %s: not a valid partition date", uri)
+                continue
+            found.append(RawPartition(dataset, date, uri, self.exists(f"{uri}/_SUCCESS")))
+        return sorted(found, key=lambda p: p.date)
+
+    def manifest_files(self, partition: RawPartition) -> list[RawFile]:
+        """The data files a complete partition's ``_manifest.json`` lists."""
+        manifest_uri = f"{partition.uri}/_manifest.json"
+        if not self.exists(manifest_uri):
+            raise TrustedJobError(
+                f"{partition.key} has _SUCCESS but no _manifest.json: the partition is damaged; "
+                "land it again under a new date or restore the manifest"
+            )
+        try:
+            manifest = json.loads(self.read_text(manifest_uri))
+            entries = manifest["files"]
+            keys = [(str(e["key"]), e.get("records")) for e in entries]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TrustedJobError(
+                f"{partition.key}/_manifest.json is not a valid manifest "
+                f"(needs 'files': [{{'key': ..., 'records': N}}]): {exc}"
+            ) from exc
+        files = []
+        for key, records in keys:
+            uri = self.uri(key)
+            if not self.exists(uri):
+                raise TrustedJobError(
+                    f"{partition.key}/_manifest.json lists {key}, which does not exist: "
+                    "the raw partition is damaged"
+                )
+            files.append(RawFile(key, uri, partition.date, _as_int(records), self.size(uri)))
+        return files
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

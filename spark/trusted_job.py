@@ -1,0 +1,435 @@
+"""The trusted job: complete raw partitions in, trusted parquet tables out, and a run report.
+
+    python -m spark.trusted_job [--lake-uri LAKE_URI] [--run-date YYYY-MM-DD]
+
+Reads, for ``RUN_DATE``: the latest complete landing (on or before it) of each IMDb CSV, the
+TMDB discover snapshot of that date, and every complete TMDB details and genres partition up to
+it; only partitions with ``_SUCCESS``, and only the files their ``_manifest.json`` lists.
+Writes the tables of ``docs/lake-contract.md`` under ``trusted/``, rejected rows under
+``trusted/_rejected/<table>/`` and ``trusted/_runs/<run id>.json``. The same code runs in local
+mode and as an AWS Glue job (``spark/glue_entry.py``). ``spark/README.md`` has the rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from spark import transforms as T
+from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolve_lake_root
+
+log = logging.getLogger("spark.trusted_job")
+
+DISCOVER = "raw/tmdb/json/discover"
+DETAILS = "raw/tmdb/json/movie_details"
+GENRES = "raw/tmdb/json/genres"
+_KEY_RE = r"^.*/(raw/(?:local/csv|tmdb/json)/.+)$"
+_DATE_RE = r"year=([0-9]{4})/month=([0-9]{2})/day=([0-9]{2})/[^/]+$"
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    lake_uri: str
+    run_date: dt.date
+
+
+def parse_run_date(value: str | None) -> dt.date:
+    if not value:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise TrustedJobError(
+            f"RUN_DATE {value!r} is not a date: use YYYY-MM-DD, for example 2024-03-01"
+        ) from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> JobArgs:
+    """``--lake-uri``/``--run-date`` flags, defaulting to ``LAKE_URI``/``RUN_DATE``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m spark.trusted_job", description="raw -> trusted (PySpark)"
+    )
+    parser.add_argument("--lake-uri", default=os.environ.get("LAKE_URI") or "./lake")
+    parser.add_argument(
+        "--run-date", default=os.environ.get("RUN_DATE"), help="YYYY-MM-DD (default: today, UTC)"
+    )
+    ns = parser.parse_args(argv)
+    return JobArgs(lake_uri=ns.lake_uri, run_date=parse_run_date(ns.run_date))
+
+
+# ---------------------------------------------------------------------------------------------
+# Session
+# ---------------------------------------------------------------------------------------------
+
+
+def local_session(app_name: str = "movie-lake-trusted") -> SparkSession:
+    """A local-mode session with defaults for one machine (every one overridable by env)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    cores = os.cpu_count() or 2
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(os.environ.get("SPARK_MASTER", f"local[{cores}]"))
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(4 * cores))
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    if os.environ.get("SPARK_JARS_PACKAGES"):
+        builder = builder.config("spark.jars.packages", os.environ["SPARK_JARS_PACKAGES"])
+    if os.environ.get("SPARK_JARS"):
+        builder = builder.config("spark.jars", os.environ["SPARK_JARS"])
+    return builder.getOrCreate()
+
+
+def get_session() -> tuple[SparkSession, bool]:
+    """The active session if there is one; under spark-submit or Glue (a JVM already launched)
+    the configured one; else a local-mode session. Returns it and whether the job owns it (a
+    local session it started, to stop at the end; Glue's and spark-submit's are left alone)."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return SparkSession.builder.getOrCreate(), False
+    return local_session(), True
+
+
+def configure(spark: SparkSession) -> None:
+    """Runtime settings the job relies on (safe to set on any session, Glue's included)."""
+    for key, value in {
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.compression.codec": "snappy",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        # Size shuffle partitions, hence output files, by bytes (~128 MB) rather than by cores.
+        "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": "128m",
+    }.items():
+        spark.conf.set(key, value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """The raw partitions a run reads, per input name."""
+
+    partitions: dict[str, list[RawPartition]]
+    files: dict[str, list[RawFile]] = field(default_factory=dict)
+
+
+def _describe_missing(dataset: str, seen: list[RawPartition], where: str) -> str:
+    if not seen:
+        return f"{dataset}: no partition {where}"
+    incomplete = ", ".join(p.key for p in seen[-3:])
+    return (
+        f"{dataset}: {len(seen)} partition(s) {where}, none complete (no _SUCCESS): "
+        f"{incomplete}{' ...' if len(seen) > 3 else ''}"
+    )
+
+
+def plan_inputs(lake: LakeFS, run_date: dt.date) -> Inputs:
+    """Choose the complete raw partitions of a run; fail naming every input that has none."""
+    chosen: dict[str, list[RawPartition]] = {}
+    missing: list[str] = []
+    on_or_before = f"on or before {run_date}"
+    for dataset in (T.MOVIES, T.SERIES):
+        seen = [p for p in lake.partitions(dataset.raw_dataset) if p.date <= run_date]
+        complete = [p for p in seen if p.complete]
+        if complete:
+            chosen[dataset.name] = complete[-1:]
+        else:
+            missing.append(_describe_missing(dataset.raw_dataset, seen, on_or_before))
+    seen = [p for p in lake.partitions(DISCOVER) if p.date == run_date]
+    if any(p.complete for p in seen):
+        chosen["discover"] = seen
+    else:
+        missing.append(_describe_missing(DISCOVER, seen, f"for {run_date}"))
+    for name, dataset in (("movie_details", DETAILS), ("genres", GENRES)):
+        seen = [p for p in lake.partitions(dataset) if p.date <= run_date]
+        complete = [p for p in seen if p.complete]
+        if complete:
+            chosen[name] = complete
+        else:
+            missing.append(_describe_missing(dataset, seen, on_or_before))
+    if missing:
+        raise TrustedJobError(
+            f"no complete raw input for RUN_DATE={run_date} under {lake.root}:\n  - "
+            + "\n  - ".join(missing)
+            + "\nLand the raw data first (make raw) or pick a RUN_DATE that has it: a partition "
+            "is complete once its writer has written _SUCCESS."
+        )
+    inputs = Inputs(partitions=chosen)
+    for name, partitions in chosen.items():
+        inputs.files[name] = [f for p in partitions for f in lake.manifest_files(p)]
+    return inputs
+
+
+def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
+    """The lines of raw files (``T.LINES_SCHEMA``), split on ``\\n`` only, with their lake key
+    and partition date taken from each file's path."""
+    if not files:
+        return spark.createDataFrame([], T.LINES_SCHEMA)
+    path = F.col("_metadata.file_path")
+    date_part = [F.regexp_extract(path, _DATE_RE, i).cast("int") for i in (1, 2, 3)]
+    return (
+        spark.read.option("lineSep", "\n")
+        .text([f.uri for f in files])
+        .select(
+            "value",
+            F.regexp_extract(path, _KEY_RE, 1).alias("source_key"),
+            F.make_date(*date_part).alias("source_date"),
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting and writing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TableCounts:
+    rows_in: int
+    rows_out: int
+    rejected: int
+    deduplicated: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.rows_out + self.rejected + self.deduplicated
+
+
+def _observed(df: DataFrame, tag: str, *extra: Any) -> tuple[DataFrame, Observation]:
+    """``df`` counting its rows (and any ``extra`` aggregates) in whatever action runs it."""
+    obs = Observation(f"{tag}-{uuid.uuid4().hex[:8]}")
+    return df.observe(obs, F.count(F.lit(1)).alias("rows"), *extra), obs
+
+
+def _write(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
+    """Overwrite a table; partitioned tables only in the partitions ``df`` holds (dynamic)."""
+    writer = df.write.mode("overwrite").format("parquet")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(uri)
+
+
+class TrustedJob:
+    """One run: plans the inputs, writes every table, reconciles the counts, writes the report."""
+
+    def __init__(self, spark: SparkSession, lake: LakeFS, run_date: dt.date) -> None:
+        self.spark = spark
+        self.lake = lake
+        self.run_date = run_date
+        self.tables: dict[str, TableCounts] = {}
+        self.errors: list[str] = []
+
+    def _items_to_table(
+        self,
+        items: DataFrame,
+        table: str,
+        build: Callable[[DataFrame], DataFrame],
+        partition_by: Sequence[str] = (),
+        rejected_table: str | None = None,
+    ) -> TableCounts:
+        """Write the rejected items, then ``build(valid items)``; two actions over the
+        persisted ``items``, whose counts come from observations of those same actions."""
+        counted_in, o_in = _observed(items, f"{table}-in")
+        rejected, o_rej = _observed(T.rejected_rows(counted_in, self.run_date), f"{table}-rej")
+        _write(
+            rejected,
+            self.lake.uri(f"trusted/_rejected/{rejected_table or table}"),
+            T.PARTITION_COLUMNS,
+        )
+        valid, o_valid = _observed(T.valid_rows(items), f"{table}-valid")
+        out, o_out = _observed(build(valid), f"{table}-out")
+        _write(out, self.lake.uri(f"trusted/{table}"), partition_by)
+        rows_out, n_valid = o_out.get["rows"], o_valid.get["rows"]
+        counts = TableCounts(o_in.get["rows"], rows_out, o_rej.get["rows"], n_valid - rows_out)
+        self.tables[table] = counts
+        return counts
+
+    def imdb(self, dataset: T.CsvDataset, files: list[RawFile]) -> None:
+        """Four actions over one persisted parse of the CSV: rejected, credits, titles, and
+        the genres, which come from the titles just written (a small table) rather than from
+        a second aggregation."""
+        parsed = T.parse_csv_lines(read_lines(self.spark, files), dataset)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            credits = self._items_to_table(
+                parsed, dataset.credits_table, T.imdb_credits, rejected_table=dataset.titles_table
+            )
+            self._check_manifest(dataset, files, credits.rows_in)
+            titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
+            titles, o_titles = _observed(
+                T.imdb_titles(T.valid_rows(parsed), dataset),
+                dataset.titles_table,
+                F.sum(T.genre_entries()).alias("genre_entries"),
+            )
+            _write(titles, titles_uri)
+        finally:
+            parsed.unpersist()
+        n_titles = o_titles.get["rows"]
+        valid = credits.rows_in - credits.rejected
+        self.tables[dataset.titles_table] = TableCounts(
+            credits.rows_in, n_titles, credits.rejected, valid - n_titles
+        )
+        written = self.spark.read.schema(T.titles_schema(dataset)).parquet(titles_uri)
+        genres, o_genres = _observed(T.imdb_title_genres(written), dataset.genres_table)
+        _write(genres, self.lake.uri(f"trusted/{dataset.genres_table}"))
+        entries = int(o_titles.get["genre_entries"] or 0)
+        n_genres = o_genres.get["rows"]
+        self.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
+
+    def _check_manifest(self, dataset: T.CsvDataset, files: list[RawFile], rows_in: int) -> None:
+        """The landing counted the data rows of each file: the job must read as many."""
+        counted = [f.records for f in files]
+        if any(c is None for c in counted):
+            return
+        expected = sum(c for c in counted if c is not None)
+        if expected != rows_in:
+            self.errors.append(
+                f"{dataset.raw_dataset}: the manifest counts {expected} data rows but the job "
+                f"read {rows_in} from {', '.join(f.key for f in files)}"
+            )
+
+    def tmdb(
+        self,
+        table: str,
+        files: list[RawFile],
+        to_items: Callable[[DataFrame], DataFrame],
+        build: Callable[[DataFrame], DataFrame],
+        partition_by: Sequence[str] = (),
+    ) -> None:
+        items = to_items(read_lines(self.spark, files)).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            self._items_to_table(items, table, build, partition_by)
+        finally:
+            items.unpersist()
+
+    def reconcile(self) -> None:
+        for table, counts in self.tables.items():
+            if not counts.balanced or min(asdict(counts).values()) < 0:
+                self.errors.append(
+                    f"{table}: rows_in {counts.rows_in} != rows_out {counts.rows_out} + rejected "
+                    f"{counts.rejected} + deduplicated {counts.deduplicated}"
+                )
+
+
+def run_job(
+    args: JobArgs, *, spark: SparkSession | None = None, on_glue: bool = False
+) -> dict[str, Any]:
+    """Run the job for ``args.run_date``; returns the run report, raises ``TrustedJobError``.
+
+    Uses ``spark`` (or the active/a new session); stops the session only if it created it.
+    """
+    created = False
+    if spark is None:
+        spark, created = get_session()
+    try:
+        return _run(spark, args, on_glue=on_glue)
+    finally:
+        if created:
+            spark.stop()
+
+
+def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]:
+    configure(spark)
+    started = dt.datetime.now(dt.UTC)
+    run_id = f"{args.run_date}_{started:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
+    lake = LakeFS(spark, resolve_lake_root(spark, args.lake_uri, on_glue=on_glue))
+    log.info("trusted run %s for %s on %s", run_id, args.run_date, lake.root)
+    inputs = plan_inputs(lake, args.run_date)
+    job = TrustedJob(spark, lake, args.run_date)
+
+    for dataset in (T.MOVIES, T.SERIES):
+        log.info("%s: %s", dataset.name, [f.key for f in inputs.files[dataset.name]])
+        job.imdb(dataset, inputs.files[dataset.name])
+    job.tmdb(
+        "tmdb_movie_snapshots",
+        inputs.files["discover"],
+        T.discover_items,
+        T.tmdb_snapshots,
+        T.PARTITION_COLUMNS,
+    )
+    job.tmdb("tmdb_movie_details", inputs.files["movie_details"], T.details_items, T.tmdb_details)
+    job.tmdb("tmdb_genres", inputs.files["genres"], T.genre_items, T.tmdb_genres)
+    job.reconcile()
+
+    report: dict[str, Any] = {
+        "run_id": run_id,
+        "run_date": args.run_date.isoformat(),
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "status": "failed" if job.errors else "succeeded",
+        "lake_uri": lake.root,
+        "inputs": {
+            name: {
+                "partitions": [p.key for p in inputs.partitions[name]],
+                "files": [f.key for f in files],
+                "manifest_records": sum(f.records or 0 for f in files),
+                "bytes": sum(f.size for f in files),
+            }
+            for name, files in inputs.files.items()
+        },
+        "tables": {name: asdict(counts) for name, counts in job.tables.items()},
+        "errors": job.errors,
+    }
+    report_uri = lake.write_text(f"trusted/_runs/{run_id}.json", json.dumps(report, indent=2))
+    log.info("run report: %s", report_uri)
+    if job.errors:
+        raise TrustedJobError(
+            "row counts do not reconcile (raw = trusted + rejected + deduplicated), so this "
+            f"run's trusted output cannot be trusted; see {report_uri}:\n  - "
+            + "\n  - ".join(job.errors)
+        )
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = [f"trusted run {report['run_id']} ({report['status']})"]
+    for table, c in report["tables"].items():
+        lines.append(
+            f"  {table:<22} in {c['rows_in']:>9}  out {c['rows_out']:>9}  "
+            f"rejected {c['rejected']:>7}  deduplicated {c['deduplicated']:>7}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, *, on_glue: bool = False) -> int:
+    """Command-line entry point; returns the exit code (0 ok, 1 the job failed, 2 bad usage)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        args = parse_args(argv)
+    except TrustedJobError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        report = run_job(args, on_glue=on_glue)
+    except TrustedJobError as exc:
+        log.error("trusted job failed: %s", exc)
+        return 1
+    print(summary(report))  # noqa: T201 - the CLI's summary
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
