@@ -1,0 +1,35 @@
+-- Every TMDB release date, every release year and every snapshot date has its day (or, for a
+-- year, its 1 January) in dim_date.
+
+with
+
+needed_dates as (
+
+    select release_date as needed_date, 'movie release date' as reason
+    from {{ ref('dim_movie') }}
+    where release_date is not null
+
+    union all
+
+    select {{ date_from_parts('release_year', 1, 1) }}, 'movie release year'
+    from {{ ref('dim_movie') }}
+    where release_year is not null
+
+    union all
+
+    select {{ date_from_parts('release_year', 1, 1) }}, 'series release year'
+    from {{ ref('dim_series') }}
+    where release_year is not null
+
+    union all
+
+    select snapshot_date, 'snapshot date'
+    from {{ ref('fct_movie_popularity') }}
+
+)
+
+select needed_dates.needed_date, needed_dates.reason
+from needed_dates
+left join {{ ref('dim_date') }} as dates
+    on needed_dates.needed_date = dates.date_day
+where dates.date_day is null
