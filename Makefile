@@ -57,3 +57,13 @@ sample: $(STAMP) ## regenerate the committed sample CSVs (deterministic)
 
 clean: ## remove the local lake, dbt output, caches and .venv
 	rm -rf lake target logs dbt_packages .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log build dist *.egg-info $(VENV)
+
+# ---- AWS deployment (cloudformation/, deploy/; docs/deploy-aws.md) ----
+AWS_ENV ?= dev
+AWS_ARCH ?= x86_64
+
+package: $(STAMP) ## build the Lambda zip, Glue bundle and dbt bundle under build/aws/ (from the lock)
+	$(BIN)/python -m deploy.package --arch $(AWS_ARCH)
+
+deploy: package ## deploy the stacks to AWS (needs credentials and AWS_REGION; AWS_ENV=dev)
+	$(BIN)/python -m deploy.deploy --env $(AWS_ENV) $(if $(ALERT_EMAIL),--alert-email $(ALERT_EMAIL))

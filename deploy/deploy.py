@@ -182,7 +182,9 @@ def deploy(
         {"EnvironmentName": env},
         template_body=ARTIFACTS_TEMPLATE.read_text(encoding="utf-8"),
     )
-    bucket = stack_outputs(cfn, artifacts_stack)["ArtifactBucketName"]
+    bucket = cfn.describe_stack_resource(
+        StackName=artifacts_stack, LogicalResourceId="ArtifactBucket"
+    )["StackResourceDetail"]["PhysicalResourceId"]
     upload_artifacts(s3, bucket, artifacts)
 
     body = MAIN_TEMPLATE.read_bytes()
