@@ -16,6 +16,7 @@ a complete partition is skipped by a rerun, an incomplete one is cleared and red
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -766,6 +767,25 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=DEFAULT_WORKERS, help="concurrent requests (one rate limit)"
     )
+    defaults = RetryPolicy()
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=defaults.max_attempts,
+        help="attempts per request on 429, 5xx, timeouts and broken bodies",
+    )
+    parser.add_argument(
+        "--backoff-base",
+        type=float,
+        default=defaults.backoff_base,
+        help="seconds; retry n waits about base * 2**n (with jitter, capped)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=defaults.read_timeout,
+        help="seconds to wait for a response before retrying",
+    )
 
 
 @command(
@@ -787,6 +807,12 @@ def run_tmdb(settings: Settings, args: argparse.Namespace) -> int:
                 max_pages=args.max_pages,
                 max_movies=args.max_movies,
                 refresh_details=args.refresh_details,
+                retry=dataclasses.replace(
+                    RetryPolicy(),
+                    max_attempts=args.max_attempts,
+                    backoff_base=args.backoff_base,
+                    read_timeout=args.read_timeout,
+                ),
                 progress=bar,
             )
         except TMDbError as exc:
