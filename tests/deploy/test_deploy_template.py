@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ARTIFACTS_TEMPLATE, MAIN_TEMPLATE, REPO
 
+REPO = Path(__file__).resolve().parents[2]
+MAIN_TEMPLATE = REPO / "cloudformation" / "movie-lake.yaml"
+ARTIFACTS_TEMPLATE = REPO / "cloudformation" / "movie-lake-artifacts.yaml"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 # Actions IAM cannot scope to a resource: "*" is the only resource they accept. Each use must
