@@ -67,3 +67,7 @@ package: $(STAMP) ## build the Lambda zip, Glue bundle and dbt bundle under buil
 
 deploy: package ## deploy the stacks to AWS (needs credentials and AWS_REGION; AWS_ENV=dev)
 	$(BIN)/python -m deploy.deploy --env $(AWS_ENV) $(if $(ALERT_EMAIL),--alert-email $(ALERT_EMAIL))
+
+# -- benchmark ---------------------------------------------------------------------------------
+bench: $(STAMP) ## measure each stage beside its baseline at full size -> bench/results/ (minutes)
+	$(BIN)/python -m bench.run

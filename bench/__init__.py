@@ -1,0 +1,1 @@
+"""The performance suite behind ``make bench``: each stage measured beside its baseline."""

@@ -1,0 +1,93 @@
+"""``python -m bench.run --smoke``: the whole benchmark at tiny sizes, so ``make bench`` never rots.
+
+It proves the suite runs every stage end to end and writes a results file in which every figure
+is a positive number beside its baseline with the right ratio, and every target says what was
+measured and whether it was met. It does not assert any speed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FIGURES = {
+    "csv_landing": ["csv_local_mb_s", "csv_s3_mb_s"],
+    "tmdb": ["tmdb_requests_per_s", "tmdb_limit_fraction", "tmdb_default_requests_per_s"],
+    "trusted_job": ["trusted_seconds", "trusted_peak_mib"],
+    "dbt_build": ["dbt_seconds", "dbt_peak_mib"],
+    "demo": ["demo_seconds"],
+}
+TARGETS = [
+    "tmdb_limit_fraction",
+    "tmdb_records_lost",
+    "trusted_vs_copy",
+    "dbt_full_seconds",
+    "demo_seconds",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench-smoke")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+    assert proc.returncode == 0, f"bench smoke run failed:\n{tail}"
+    results = out / "results"
+    return json.loads((results / "latest.json").read_text()), (results / "latest.md").read_text()
+
+
+def test_smoke_run_measures_every_stage(smoke_results: tuple[dict, str]) -> None:
+    data, _ = smoke_results
+    status = {s["id"]: (s["status"], s["note"]) for s in data["stages"]}
+    assert set(status) == set(FIGURES)
+    for stage_id, (state, note) in status.items():
+        assert state == "measured", f"{stage_id}: {state}: {note}"
+
+
+def test_every_figure_is_positive_beside_its_baseline_with_its_ratio(
+    smoke_results: tuple[dict, str],
+) -> None:
+    data, _ = smoke_results
+    for stage in data["stages"]:
+        figures = {f["id"]: f for f in stage["figures"]}
+        assert set(FIGURES[stage["id"]]) <= set(figures), stage["id"]
+        for fig in figures.values():
+            assert fig["value"] > 0, fig
+            assert fig["baselines"], f"{fig['id']} has no baseline"
+            for base in fig["baselines"]:
+                assert base["value"] > 0, (fig["id"], base)
+                assert base["ratio"] == pytest.approx(fig["value"] / base["value"]), fig["id"]
+
+
+def test_targets_say_goal_measured_and_met(smoke_results: tuple[dict, str]) -> None:
+    data, markdown = smoke_results
+    targets = {t["id"]: t for t in data["targets"]}
+    assert set(TARGETS) <= set(targets)
+    for target in targets.values():
+        assert isinstance(target["met"], bool)
+        assert target["measured"] >= 0
+        assert (target["missed_by"] == "") == target["met"], target
+        assert target["label"] in markdown
+    lost = targets["tmdb_records_lost"]
+    assert lost["met"] == (lost["measured"] == 0)
+
+
+def test_results_name_the_machine_and_tool_versions(smoke_results: tuple[dict, str]) -> None:
+    data, markdown = smoke_results
+    assert data["machine"]["cores"] >= 1 and data["machine"]["memory_gib"] > 0
+    for tool in ("python", "java", "pyspark", "duckdb", "dbt-core"):
+        assert data["versions"][tool] not in ("", "not installed", "not found"), tool
+        assert f"{tool} {data['versions'][tool]}" in markdown
+    assert data["mode"] == "smoke"
