@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from deploy.package import LAMBDA_REQUIREMENTS, build_all
 
@@ -149,8 +150,13 @@ def test_glue_and_dbt_bundles_hold_what_their_services_load(packaged: dict[str, 
     assert {"dbt_project.yml", "profiles.example.yml", "requirements.lock"} <= dbt_names
     assert "dbt_project/macros/register_trusted_tables.sql" in dbt_names
     assert not any(n.startswith(("target/", "logs/")) for n in dbt_names)
-    assert "run-operation register_trusted_tables --target athena" in buildspec
-    assert "dbt build --target athena" in buildspec
+    phases = yaml.safe_load(buildspec)["phases"]
+    commands = [c for phase in phases.values() for c in phase["commands"]]
+    assert all(isinstance(c, str) for c in commands), "a command parses as a YAML mapping"
+    assert any("-c requirements.lock" in c and "dbt-athena-community" in c for c in commands)
+    run_op = next(i for i, c in enumerate(commands) if "run-operation register_trusted_tables" in c)
+    build = next(i for i, c in enumerate(commands) if "dbt build --target athena" in c)
+    assert run_op < build
 
 
 def test_packaging_is_reproducible_and_content_addressed(
