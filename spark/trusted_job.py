@@ -224,6 +224,12 @@ def _observed(df: DataFrame, tag: str, *extra: Any) -> tuple[DataFrame, Observat
     return df.observe(obs, F.count(F.lit(1)).alias("rows"), *extra), obs
 
 
+def _rows(obs: Observation, name: str = "rows") -> int:
+    """An observed count. Spark drops the observation of a plan it proved empty (no input
+    files), which reports nothing: that is zero rows."""
+    return int(obs.get.get(name) or 0)
+
+
 def _write(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
     """Overwrite a table; partitioned tables only in the partitions ``df`` holds (dynamic)."""
     writer = df.write.mode("overwrite").format("parquet")
@@ -262,8 +268,8 @@ class TrustedJob:
         valid, o_valid = _observed(T.valid_rows(items), f"{table}-valid")
         out, o_out = _observed(build(valid), f"{table}-out")
         _write(out, self.lake.uri(f"trusted/{table}"), partition_by)
-        rows_out, n_valid = o_out.get["rows"], o_valid.get["rows"]
-        counts = TableCounts(o_in.get["rows"], rows_out, o_rej.get["rows"], n_valid - rows_out)
+        rows_out, n_valid = _rows(o_out), _rows(o_valid)
+        counts = TableCounts(_rows(o_in), rows_out, _rows(o_rej), n_valid - rows_out)
         self.tables[table] = counts
         return counts
 
@@ -287,7 +293,7 @@ class TrustedJob:
             _write(titles, titles_uri)
         finally:
             parsed.unpersist()
-        n_titles = o_titles.get["rows"]
+        n_titles = _rows(o_titles)
         valid = credits.rows_in - credits.rejected
         self.tables[dataset.titles_table] = TableCounts(
             credits.rows_in, n_titles, credits.rejected, valid - n_titles
@@ -295,8 +301,8 @@ class TrustedJob:
         written = self.spark.read.schema(T.titles_schema(dataset)).parquet(titles_uri)
         genres, o_genres = _observed(T.imdb_title_genres(written), dataset.genres_table)
         _write(genres, self.lake.uri(f"trusted/{dataset.genres_table}"))
-        entries = int(o_titles.get["genre_entries"] or 0)
-        n_genres = o_genres.get["rows"]
+        entries = _rows(o_titles, "genre_entries")
+        n_genres = _rows(o_genres)
         self.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
     def _check_manifest(self, dataset: T.CsvDataset, files: list[RawFile], rows_in: int) -> None:

@@ -53,7 +53,9 @@ def movie_row(title_id: str, artist: str = "Ana Lima", **overrides: str) -> str:
 
 
 def series_row(title_id: str, artist: str = "Rui Souza", **overrides: str) -> str:
-    fields = dict(zip(MOVIES_HEADER.split("|"), movie_row(title_id, artist).split("|"), strict=True))
+    fields = dict(
+        zip(MOVIES_HEADER.split("|"), movie_row(title_id, artist).split("|"), strict=True)
+    )
     fields["anoTermino"] = "2003"
     fields.update(overrides)
     return "|".join(fields[name] for name in SERIES_HEADER.split("|"))
@@ -77,8 +79,15 @@ def discover_movie(tmdb_id: int, **overrides: Any) -> dict[str, Any]:
     return movie
 
 
-def record(path: str, response: Any, *, status: int = 200, fetched_at: str = FETCHED_AT,
-           language: str = "pt-BR", **params: Any) -> str:
+def record(
+    path: str,
+    response: Any,
+    *,
+    status: int = 200,
+    fetched_at: str = FETCHED_AT,
+    language: str = "pt-BR",
+    **params: Any,
+) -> str:
     """One raw TMDB line: an API response wrapped with its request."""
     return json.dumps(
         {
@@ -131,8 +140,14 @@ class RawLakeBuilder:
     def uri(self) -> str:
         return str(self.root)
 
-    def _finish(self, folder: Path, dataset: str, files: list[tuple[str, int]], complete: bool,
-                extra_manifest: dict[str, Any] | None = None) -> None:
+    def _finish(
+        self,
+        folder: Path,
+        dataset: str,
+        files: list[tuple[str, int]],
+        complete: bool,
+        extra_manifest: dict[str, Any] | None = None,
+    ) -> None:
         manifest = {
             "dataset": dataset,
             "run_id": "test",
@@ -143,8 +158,17 @@ class RawLakeBuilder:
         if complete:
             (folder / "_SUCCESS").write_bytes(b"")
 
-    def csv(self, dataset: str, date: dt.date, rows: list[str], *, newline: str = "\n",
-            header: bool = True, complete: bool = True, records: int | None = None) -> str:
+    def csv(
+        self,
+        dataset: str,
+        date: dt.date,
+        rows: list[str],
+        *,
+        newline: str = "\n",
+        header: bool = True,
+        complete: bool = True,
+        records: int | None = None,
+    ) -> str:
         """Land ``rows`` (data lines) as ``<dataset>.csv``; returns its lake key."""
         key = f"raw/local/csv/{dataset}/{partition(date)}/{dataset}.csv"
         path = self.root / key
@@ -156,8 +180,15 @@ class RawLakeBuilder:
         self._finish(path.parent, dataset, [(key, count)], complete, {"rows": count})
         return key
 
-    def tmdb(self, dataset: str, date: dt.date, lines: list[str], *, complete: bool = True,
-             files: int = 1) -> list[str]:
+    def tmdb(
+        self,
+        dataset: str,
+        date: dt.date,
+        lines: list[str],
+        *,
+        complete: bool = True,
+        files: int = 1,
+    ) -> list[str]:
         """Land ``lines`` in ``files`` jsonl part files; returns their lake keys."""
         folder = self.root / f"raw/tmdb/json/{dataset}/{partition(date)}"
         folder.mkdir(parents=True, exist_ok=True)

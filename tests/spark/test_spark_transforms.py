@@ -1,0 +1,251 @@
+"""The pure transforms on small, explicit frames (no files): parsing, rules, dedupe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from spark_raw_builder import (
+    details,
+    discover_movie,
+    discover_page,
+    genre_list,
+    movie_row,
+    series_row,
+)
+
+from spark import transforms as T
+
+DAY = dt.date(2024, 1, 2)
+KEY = "raw/local/csv/movies/year=2024/month=01/day=02/movies.csv"
+
+
+def lines(spark: SparkSession, values: list[str], date: dt.date = DAY, key: str = KEY) -> DataFrame:
+    return spark.createDataFrame([(v, key, date) for v in values], T.LINES_SCHEMA)
+
+
+def by_line(df: DataFrame) -> dict[str, dict]:
+    return {r["raw_line"]: r.asDict() for r in df.collect()}
+
+
+def test_parse_rejects_bad_rows_with_their_reason(spark_session: SparkSession) -> None:
+    good = movie_row("tt0000001")
+    too_few = "tt0000002|Only|three"
+    too_many = movie_row("tt0000003") + "|extra"
+    bad_year = movie_row("tt0000004", anoLancamento="19x9")
+    bad_rating = movie_row("tt0000005", notaMedia="abc")
+    empty_votes = movie_row("tt0000006", numeroVotos="")
+    fractional_minutes = movie_row("tt0000007", tempoMinutos="95.5")
+    no_id = movie_row("\\N")
+    parsed = by_line(
+        T.parse_csv_lines(
+            lines(
+                spark_session,
+                [
+                    T.MOVIES.header,
+                    good,
+                    too_few,
+                    too_many,
+                    bad_year,
+                    bad_rating,
+                    empty_votes,
+                    fractional_minutes,
+                    no_id,
+                ],
+            ),
+            T.MOVIES,
+        )
+    )
+    assert T.MOVIES.header not in parsed  # the header is skipped, not rejected
+    assert parsed[good]["reason"] is None
+    assert parsed[too_few]["reason"] == "wrong field count: 3 fields, expected 15"
+    assert parsed[too_many]["reason"] == "wrong field count: 16 fields, expected 15"
+    assert parsed[bad_year]["reason"] == "anoLancamento is not an integer: '19x9'"
+    assert parsed[bad_rating]["reason"] == "notaMedia is not a decimal number: 'abc'"
+    assert parsed[empty_votes]["reason"] == "numeroVotos is not an integer: ''"
+    assert parsed[fractional_minutes]["reason"] == "tempoMinutos is not an integer: '95.5'"
+    assert parsed[no_id]["reason"] == "id is missing"
+
+
+def test_parse_turns_imdb_nulls_into_nulls_before_casting(spark_session: SparkSession) -> None:
+    row = movie_row(
+        "tt0000001",
+        anoLancamento="\\N",
+        notaMedia="\\N",
+        genero="\\N",
+        profissao="",
+        tituloOriginal="\\N",
+        anoFalecimento="2001",
+    )
+    parsed = T.parse_csv_lines(lines(spark_session, [row]), T.MOVIES).collect()[0]
+    assert parsed["reason"] is None
+    assert parsed["release_year"] is None
+    assert parsed["average_rating"] is None
+    assert parsed["genres"] is None
+    assert parsed["original_title"] is None
+    assert parsed["professions"] == []  # empty profissao is an empty list
+    assert parsed["death_year"] == 2001
+    assert parsed["known_for_title_ids"] == ["tt0000001", "tt0000002"]
+    assert parsed["num_votes"] == 120 and parsed["average_rating"] is None
+
+
+def test_parse_keeps_quotes_and_strips_only_the_line_ending(spark_session: SparkSession) -> None:
+    row = movie_row("tt0000001", tituloPincipal='The "Thing", part 2', personagem="HerselfSelf")
+    parsed = T.parse_csv_lines(lines(spark_session, [row + "\r"]), T.MOVIES).collect()[0]
+    assert parsed["raw_line"] == row
+    assert parsed["primary_title"] == 'The "Thing", part 2'
+    assert parsed["known_for_title_ids"][-1] == "tt0000002"  # no \r left on the last field
+
+
+def test_parse_series_reads_end_year(spark_session: SparkSession) -> None:
+    rows = [series_row("tt5000001", anoTermino="\\N"), series_row("tt5000002")]
+    parsed = {
+        r["title_id"]: r for r in T.parse_csv_lines(lines(spark_session, rows), T.SERIES).collect()
+    }
+    assert parsed["tt5000001"]["end_year"] is None
+    assert parsed["tt5000002"]["end_year"] == 2003
+    assert all(r["reason"] is None for r in parsed.values())
+
+
+def test_titles_rule_most_votes_then_first_line_wins(spark_session: SparkSession) -> None:
+    rows = [
+        movie_row("tt0000001", "A", tituloPincipal="Few votes", numeroVotos="10"),
+        movie_row("tt0000001", "B", tituloPincipal="Most votes", numeroVotos="99", genero="War"),
+        movie_row("tt0000001", "C", tituloPincipal="Null votes", numeroVotos="\\N"),
+        movie_row("tt0000002", "Zed", tituloPincipal="Tie Z", numeroVotos="5"),
+        movie_row("tt0000002", "Amy", tituloPincipal="Tie A", numeroVotos="5"),
+        movie_row("tt0000003", "Only", numeroVotos="\\N", anoNascimento="\\N"),
+    ]
+    valid = T.valid_rows(T.parse_csv_lines(lines(spark_session, rows), T.MOVIES))
+    titles = {r["title_id"]: r for r in T.imdb_titles(valid, T.MOVIES).collect()}
+    assert sorted(titles) == ["tt0000001", "tt0000002", "tt0000003"]
+    assert titles["tt0000001"]["primary_title"] == "Most votes"
+    assert titles["tt0000001"]["genres"] == ["War"]  # the winner's fields, all together
+    # a tie on votes: the raw line that sorts first ("...|Tie A|..." < "...|Tie Z|...")
+    assert titles["tt0000002"]["primary_title"] == "Tie A"
+    assert titles["tt0000003"]["num_votes"] is None
+
+
+def test_credits_drop_exact_duplicate_lines_only(spark_session: SparkSession) -> None:
+    a = movie_row("tt0000001", "Ana")
+    b = movie_row("tt0000001", "Bia")
+    parsed = T.parse_csv_lines(lines(spark_session, [a, b, a, a + "\r"]), T.MOVIES)
+    credits = T.imdb_credits(T.valid_rows(parsed)).collect()
+    assert sorted(r["artist_name"] for r in credits) == ["Ana", "Bia"]
+
+
+def test_title_genres_one_row_per_title_and_genre(spark_session: SparkSession) -> None:
+    rows = [
+        movie_row("tt0000001", genero="Horror,Drama,Horror"),
+        movie_row("tt0000002", genero="\\N"),
+    ]
+    valid = T.valid_rows(T.parse_csv_lines(lines(spark_session, rows), T.MOVIES))
+    genres = T.imdb_title_genres(T.imdb_titles(valid, T.MOVIES))
+    assert genres.schema == T.GENRES_SCHEMA
+    assert sorted(tuple(r) for r in genres.collect()) == [
+        ("tt0000001", "Drama"),
+        ("tt0000001", "Horror"),
+    ]
+
+
+def test_rejected_rows_carry_reason_source_and_run_date(spark_session: SparkSession) -> None:
+    parsed = T.parse_csv_lines(lines(spark_session, ["tt1|short"]), T.MOVIES)
+    rejected = T.rejected_rows(parsed, dt.date(2024, 2, 1))
+    assert rejected.schema.simpleString() == T.REJECTED_SCHEMA.simpleString()
+    [row] = rejected.collect()
+    assert row["raw_line"] == "tt1|short"
+    assert row["reason"].startswith("wrong field count")
+    assert row["source_key"] == KEY
+    assert row["run_date"] == dt.date(2024, 2, 1)
+    assert (row["year"], row["month"], row["day"]) == ("2024", "01", "02")
+
+
+def test_discover_items_reject_bad_lines_and_empty_strings_become_null(
+    spark_session: SparkSession,
+) -> None:
+    page = discover_page(
+        [
+            discover_movie(1, release_date="", overview=""),
+            discover_movie(2, release_date="2001-13-45"),
+            {"title": "no id"},
+        ]
+    )
+    error = discover_page([], status=500)
+    items = by_line(T.discover_items(lines(spark_session, [page, "{not json", error])))
+    movies = json.loads(page)["response"]["results"]
+    first = items[json.dumps(movies[0], ensure_ascii=False, separators=(",", ":"))]
+    assert first["reason"] is None
+    assert first["release_date"] is None and first["overview"] is None
+    reasons = sorted(r["reason"] for r in items.values() if r["reason"])
+    assert reasons == [
+        "API status 500 for /discover/movie",
+        "movie without a numeric id, or with a field of the wrong type",
+        "not an API response record (invalid JSON or no status)",
+        "release_date is not a YYYY-MM-DD date: '2001-13-45'",
+    ]
+    assert "{not json" in items  # a rejected line is kept whole, as sent
+
+
+def test_snapshots_dedupe_by_id_keeping_the_latest_fetch(spark_session: SparkSession) -> None:
+    early = discover_page([discover_movie(7, popularity=1.0)], fetched_at="2024-01-02T10:00:00Z")
+    late = discover_page(
+        [discover_movie(7, popularity=9.0), discover_movie(8)],
+        page=2,
+        fetched_at="2024-01-02T10:05:00Z",
+    )
+    snapshot = T.tmdb_snapshots(T.valid_rows(T.discover_items(lines(spark_session, [early, late]))))
+    assert snapshot.schema.simpleString() == T.SNAPSHOTS_SCHEMA.simpleString()
+    rows = {r["tmdb_id"]: r for r in snapshot.collect()}
+    assert sorted(rows) == [7, 8]
+    assert rows[7]["popularity"] == 9.0
+    assert rows[7]["snapshot_date"] == DAY and rows[7]["day"] == "02"
+    assert rows[7]["language"] == "pt-BR"
+
+
+def test_details_latest_per_id_across_partitions(spark_session: SparkSession) -> None:
+    old = lines(
+        spark_session,
+        [details(5, "tt0000005", title="Old", fetched_at="2024-01-01T00:00:00Z")],
+        dt.date(2024, 1, 1),
+    )
+    new = lines(
+        spark_session,
+        [details(5, "", title="New", fetched_at="2024-01-03T00:00:00Z"), details(6, None)],
+        dt.date(2024, 1, 3),
+    )
+    table = T.tmdb_details(T.valid_rows(T.details_items(old.unionByName(new))))
+    assert table.schema.simpleString() == T.DETAILS_TABLE_SCHEMA.simpleString()
+    rows = {r["tmdb_id"]: r for r in table.collect()}
+    assert rows[5]["title"] == "New"
+    assert rows[5]["imdb_id"] is None  # "" -> null
+    assert rows[5]["fetched_at"] == dt.datetime(2024, 1, 3)
+    assert rows[6]["imdb_id"] is None and rows[6]["genre_ids"] == [27]
+
+
+@pytest.mark.parametrize("older_first", [True, False])
+def test_genres_come_from_the_latest_list_per_language(
+    spark_session: SparkSession, older_first: bool
+) -> None:
+    old = lines(
+        spark_session,
+        [
+            genre_list([(27, "Horror"), (99, "Gone")], "en-US"),
+            genre_list([(27, "Terror")], "pt-BR"),
+        ],
+        dt.date(2024, 1, 1),
+    )
+    new = lines(
+        spark_session,
+        [genre_list([(27, "Horror"), (53, "Thriller")], "en-US")],
+        dt.date(2024, 1, 2),
+    )
+    frames = [old, new] if older_first else [new, old]
+    table = T.tmdb_genres(T.valid_rows(T.genre_items(frames[0].unionByName(frames[1]))))
+    assert table.schema.simpleString() == T.GENRES_TABLE_SCHEMA.simpleString()
+    assert sorted(tuple(r) for r in table.collect()) == [
+        (27, "Horror", "en-US"),
+        (27, "Terror", "pt-BR"),  # pt-BR's latest list is the older partition
+        (53, "Thriller", "en-US"),
+    ]
