@@ -52,7 +52,7 @@ def unpack(zip_path: Path, target: Path) -> Path:
 
 
 def test_lambda_zip_runs_its_handler_alone_against_moto_and_fake_tmdb(
-    packaged: dict[str, Any], moto_server_url: str, tmp_path: Path
+    packaged: dict[str, Any], moto_server_url: str, tmp_path: Path, main_template: dict[str, Any]
 ) -> None:
     from fake_tmdb import FakeTMDb, build_catalogue
 
@@ -105,6 +105,11 @@ def test_lambda_zip_runs_its_handler_alone_against_moto_and_fake_tmdb(
 
     result = out["result"]
     assert result["run_date"] == RUN_DATE
+    # The state machine keeps these fields of the answer: they must all be there.
+    task = main_template["Resources"]["PipelineStateMachine"]["Properties"]["Definition"]
+    selector = task["States"]["ExtractTmdb"]["ResultSelector"]
+    for path in selector.values():
+        assert path.removeprefix("$.Payload.") in result, path
     assert result["movies"] > 0 and result["requests"] == len(served)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys and all(k.startswith("raw/tmdb/json/") for k in keys)
