@@ -591,8 +591,8 @@ class _Run:
             self.client, writer, self.settings.tmdb_genre_id, max_pages, self.progress
         )
         first = Window(DATE_FLOOR, date_ceiling(self.settings.run_date))
-        # The remainder's first page goes with the first window: it also counts the genre.
-        self.pool.run(state.tasks(state.remainder, [1]) + state.tasks(first, [1]), state.handle)
+        # The remainder's first page goes with the first probe: it also counts the genre.
+        self.pool.run(state.tasks(first, [1]) + state.tasks(state.remainder, [1]), state.handle)
 
         expected = state.remainder_expected()
         next_page = 2
@@ -796,9 +796,14 @@ def run_tmdb(settings: Settings, args: argparse.Namespace) -> int:
         log.error("%s", NO_KEY_MESSAGE)
         return 2
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     lake = open_lake(settings)
-    with tqdm(total=0, unit="req", desc="tmdb", dynamic_ncols=True) as bar:
+    # The bar shows on a terminal only (disable=None); log lines print above it.
+    with (
+        logging_redirect_tqdm(),
+        tqdm(total=0, unit="req", desc="tmdb", dynamic_ncols=True, disable=None) as bar,
+    ):
         try:
             stats = extract(
                 settings,
