@@ -36,4 +36,4 @@ def test_demo_lands_the_sample_under_the_raw_layout_and_prints_where(
         ).read_bytes()
         assert (partition / "_SUCCESS").exists() and (partition / "_manifest.json").exists()
         assert str(partition / f"{dataset}.csv") in out
-    assert f"Lake: {lake}" in out
+    assert f"Lake:      {lake}" in out
