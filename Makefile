@@ -71,3 +71,16 @@ deploy: package ## deploy the stacks to AWS (needs credentials and AWS_REGION; A
 # -- benchmark ---------------------------------------------------------------------------------
 bench: $(STAMP) ## measure each stage beside its baseline at full size -> bench/results/ (minutes)
 	$(BIN)/python -m bench.run
+
+# -- dbt: the refined layer (dbt_project.yml, dbt_project/; dbt_project/README.md) -------------
+DBT_TARGET ?= local
+DOCS_PORT ?= 8080
+.PHONY: refined
+
+refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: DuckDB in the lake)
+	$(BIN)/dbt build --target $(DBT_TARGET)
+	@test "$(DBT_TARGET)" != local || $(BIN)/python scripts/refined_summary.py
+
+docs: $(STAMP) ## generate the dbt docs site and serve it on http://127.0.0.1:$(DOCS_PORT)
+	$(BIN)/dbt docs generate --target $(DBT_TARGET)
+	$(BIN)/dbt docs serve --target $(DBT_TARGET) --host 127.0.0.1 --port $(DOCS_PORT) --no-browser

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the fixture tables read best one row per line)
 """A small trusted lake, shaped exactly like docs/lake-contract.md, and one dbt build over it.
 
 The fixture lake is written with pyarrow the way the Spark job writes trusted/: parquet with
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +31,7 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_RESULTS = "run_results.build.json"
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 # Two snapshot dates ending today, so that source freshness passes as it would on a daily run.
@@ -96,6 +99,7 @@ TMDB_GENRE_SCHEMA = pa.schema(
     [("genre_id", pa.int32()), ("name", pa.string()), ("language", pa.string())]
 )
 
+# fmt: off
 # title_id, primary_title, original_title, release_year, runtime, genres, rating, votes
 IMDB_MOVIES: list[tuple[Any, ...]] = [
     ("tt0000101", "The Haunting Hour", "The Haunting Hour", 1999, 95, ["Horror", "Thriller"], 7.1, 1200),
@@ -130,7 +134,10 @@ SERIES_CREDITS: list[tuple[Any, ...]] = [
     ("tt0000201", "Hugo Vale", "actor", "Janitor", 1975, None, ["actor"], ["tt0000201"]),
     ("tt0000201", "Iris Vale", "actress", "Nurse", 1978, None, ["actress"], ["tt0000201"]),
 ]
-# The day's snapshot rows: tmdb_id -> (title, original, lang, overview, release, genre ids)
+# The day's snapshot rows: tmdb_id -> (title, original, lang, overview, release, genre ids).
+# 1001's pt-BR title differs from its IMDb title; 1006 and 1016 share one IMDb id; 1003 links to
+# no IMDb id; 1004 has no details yet and shows up on the second day only; 1009 links to an
+# IMDb id this IMDb snapshot lacks; 2001 is not of the genre.
 TMDB_MOVIES: dict[int, tuple[Any, ...]] = {
     1001: ("A Hora Assombrada", "The Haunting Hour", "en", "Um relógio maldito.", dt.date(1999, 10, 29), [27, 53]),
     1002: ("Night Crawlers", "Night Crawlers", "en", None, dt.date(1999, 3, 5), [27]),
@@ -166,7 +173,8 @@ TMDB_IMDB_IDS: dict[int, str | None] = {
 TMDB_GENRES: list[tuple[int, str, str]] = [
     (27, "Terror", "pt-BR"), (53, "Thriller", "pt-BR"), (18, "Drama", "pt-BR"),
     (35, "Comédia", "pt-BR"), (27, "Horror", "en-US"), (35, "Comedy", "en-US"),
-]  # fmt: skip
+]
+# fmt: on
 
 
 def _write(
@@ -216,9 +224,7 @@ def build_trusted_lake(lake: Path) -> None:
                     "adult": False, "language": "pt-BR", "snapshot_date": snapshot_date,
                 }
             )  # fmt: skip
-        partition = (
-            f"year={snapshot_date:%Y}/month={snapshot_date:%m}/day={snapshot_date:%d}"
-        )
+        partition = f"year={snapshot_date:%Y}/month={snapshot_date:%m}/day={snapshot_date:%d}"
         _write(trusted / "tmdb_movie_snapshots" / partition, rows, SNAPSHOT_SCHEMA, success=False)
     (trusted / "tmdb_movie_snapshots" / "_SUCCESS").touch()
 
@@ -291,4 +297,6 @@ def dbt_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtRun]:
     build_trusted_lake(lake)
     run = DbtRun(lake=lake, target_path=root / "target", env=dbt_env(lake))
     run.dbt("build")
+    # Later commands (docs generate, source freshness) rewrite run_results.json: keep the build's.
+    shutil.copyfile(run.target_path / "run_results.json", run.target_path / BUILD_RESULTS)
     yield run
