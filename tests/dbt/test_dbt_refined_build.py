@@ -16,13 +16,13 @@ import duckdb
 import pytest
 import yaml
 from conftest import (
+    BUILD_RESULTS,
     IMDB_MOVIES,
     REPO_ROOT,
     SNAPSHOT_DATES,
     SNAPSHOT_MEASURES,
     TMDB_IMDB_IDS,
     TMDB_MOVIES,
-    BUILD_RESULTS,
     DbtRun,
 )
 
