@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlglot
-from conftest import REPO_ROOT, dbt_env, run_dbt
+from dbt_fixture_lake import REPO_ROOT, dbt_env, run_dbt
 from sqlglot.tokens import TokenType
 
 LAKE_BUCKET = "movie-lake-test"

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import (
+from dbt_fixture_lake import (
     BUILD_RESULTS,
     IMDB_MOVIES,
     REPO_ROOT,
