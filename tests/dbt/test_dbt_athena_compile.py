@@ -214,3 +214,20 @@ def test_marts_are_parquet_tables_at_unique_locations_and_the_fact_is_partitione
     )
     final = next(cte for cte in query.find_all(sqlglot.exp.CTE) if cte.alias == "final")
     assert final.this.selects[-1].alias_or_name == "snapshot_date"
+
+
+def test_run_refuses_a_data_dir_under_the_trusted_prefix(athena_compile: AthenaCompile) -> None:
+    # dbt-athena deletes the data under a table's location when it rebuilds the table: the
+    # on-run-start check must stop the run before any model touches S3.
+    env = {**athena_compile.env, "ATHENA_S3_DATA_DIR": f"s3://{LAKE_BUCKET}/trusted/"}
+    result = run_dbt(
+        ["run", "--target", "athena", "--select", "stg_tmdb__genres"],
+        env,
+        athena_compile.target_path.with_name("target_guard"),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        f"s3_data_dir 's3://{LAKE_BUCKET}/trusted/' lies under a trusted/ prefix" in result.stdout
+    )
+    assert "START sql view model" not in result.stdout
