@@ -67,8 +67,10 @@ class Target:
         gap = abs(self.measured - self.limit)
         pct = gap / self.limit * 100 if self.limit else 0.0
         side = "short" if self.better == "higher" else "over"
+        if self.unit == "%":
+            return f"{gap:.1f} percentage points {side}"
         share = f" ({pct:.0f}%)" if self.limit else ""
-        return f"{_num(gap)} {self.unit}{share} {side}"
+        return f"{_with_unit(gap, self.unit)}{share} {side}"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met, "missed_by": self.miss}
@@ -120,7 +122,11 @@ def _num(value: float) -> str:
     return f"{value:.2f}"
 
 
-def _ratio(ratio: float, better: str) -> str:
+def _with_unit(value: float, unit: str) -> str:
+    return f"{_num(value)}{unit}" if unit in ("×", "%") else f"{_num(value)} {unit}"
+
+
+def _ratio(ratio: float) -> str:
     return f"{ratio:.2f}×"
 
 
@@ -147,7 +153,7 @@ def to_markdown(results: Results) -> str:
     ]
     for t in results.targets:
         lines.append(
-            f"| {t.label} | {t.goal} | {_num(t.measured)} {t.unit} | "
+            f"| {t.label} | {t.goal} | {_with_unit(t.measured, t.unit)} | "
             f"{'yes' if t.met else '**no**'} | {t.miss or '—'} |"
         )
     if not results.targets:
@@ -164,14 +170,13 @@ def to_markdown(results: Results) -> str:
             "| --- | --- | --- | --- | --- |",
         ]
         for fig in stage.figures:
-            measured = f"{_num(fig.value)} {fig.unit}"
+            measured = _with_unit(fig.value, fig.unit)
             if not fig.baselines:
                 lines.append(f"| {fig.label} | {measured} | — | — | — |")
             for i, base in enumerate(fig.baselines):
                 lines.append(
                     f"| {fig.label if i == 0 else ''} | {measured if i == 0 else ''} | "
-                    f"{base.label} | {_num(base.value)} {fig.unit} | "
-                    f"{_ratio(base.ratio, fig.better)} |"
+                    f"{base.label} | {_with_unit(base.value, fig.unit)} | {_ratio(base.ratio)} |"
                 )
         if stage.checks:
             lines += ["", "Checks: " + ", ".join(f"{k} = {v}" for k, v in stage.checks.items())]

@@ -30,6 +30,10 @@ from bench.report import Results, Stage
 
 log = logging.getLogger("bench")
 
+SMOKE_SKIPS_DEMO = (
+    "not run in smoke mode: make demo takes one to two minutes and tests/e2e/test_demo.py "
+    "already runs it in make test"
+)
 STAGE_IDS = ("csv_landing", "tmdb", "trusted_job", "dbt_build", "demo")
 VERSIONED = ["pyspark", "duckdb", "dbt-core", "dbt-duckdb", "boto3", "moto", "requests"]
 
@@ -101,7 +105,7 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
         sizes={
             "movie rows": f"{cfg.movie_rows:,}",
             "series rows": f"{cfg.series_rows:,}",
-            "TMDB horror movies": f"{cfg.tmdb_movies:,}",
+            "TMDB horror movies asked for": f"at least {cfg.tmdb_movies:,}",
             "repetitions (quick / process-level)": f"{cfg.short_reps} / {cfg.long_reps}",
         },
     )
@@ -116,6 +120,9 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
     if not tmdb_problem:
         try:
             catalogue = tmdb.catalogue(cfg)
+            results.sizes["TMDB catalogue"] = (
+                f"{len(catalogue.movies):,} movies, {len(catalogue.ids_with_genre()):,} horror"
+            )
             tmdb.prepare_raw(cfg, catalogue)
         except Exception as exc:  # noqa: BLE001 - reported in the results
             log.error("preparing the TMDB data failed:\n%s", traceback.format_exc())
@@ -152,7 +159,10 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
         return demo_stage
 
     demo_problem = "" if (ROOT / "scripts" / "demo.py").is_file() else "scripts/demo.py is missing"
-    demo = stage("demo", "5. make demo", demo_problem, run_demo)
+    if cfg.mode == "smoke" and not demo_problem:
+        demo = Stage("demo", "5. make demo", "skipped", SMOKE_SKIPS_DEMO)
+    else:
+        demo = stage("demo", "5. make demo", demo_problem, run_demo)
     sample_lake = demo_lake[0] if demo_lake and (demo_lake[0] / "trusted").is_dir() else None
 
     dbt_problem = ""

@@ -169,9 +169,9 @@ def measure(cfg: Config, catalogue: Any) -> Stage:
         Figure("tmdb_requests_per_s", "requests/s, client at the limit", "req/s", rate,
                "higher", rates(at_limit))
         .beside("one request at a time (original)", seq_rate, rates(seq)),
-        Figure("tmdb_limit_fraction", "fraction of the limit, client at the limit", "of limit",
-               rate / limit, "higher")
-        .beside("one request at a time (original)", seq_rate / limit),
+        Figure("tmdb_limit_fraction", "share of the limit reached, client at the limit", "%",
+               100 * rate / limit, "higher")
+        .beside("one request at a time (original)", 100 * seq_rate / limit),
         Figure("tmdb_default_requests_per_s",
                f"requests/s, client at its default ({_default_rate():.0f}/s)", "req/s",
                default_rate, "higher", rates(default))
@@ -191,8 +191,7 @@ def targets(stage: Stage) -> list[Target]:
     lost = sum(v for k, v in stage.checks.items() if k.endswith("records lost"))
     return [
         Target("tmdb_limit_fraction", "TMDB extraction: share of the 40/s limit reached",
-               f"≥ {TARGET_FRACTION:.0%}", fraction.value, "of limit", TARGET_FRACTION,
-               "higher"),
+               f"≥ {TARGET_FRACTION:.0%}", fraction.value, "%", 100 * TARGET_FRACTION, "higher"),
         Target("tmdb_records_lost", "TMDB extraction: records lost to a 429", "0",
                float(lost), "records", 0.0, "lower"),
     ]  # fmt: skip
