@@ -201,7 +201,9 @@ def _typed(value: Column, column: CsvColumn) -> tuple[Column, Column | None]:
     return typed, failed
 
 
-def parse_csv_lines(lines: DataFrame, dataset: CsvDataset) -> DataFrame:
+def parse_csv_lines(
+    lines: DataFrame, dataset: CsvDataset, *, skip_header: bool = True
+) -> DataFrame:
     """Split raw CSV lines on ``|`` into typed columns, with a rejection reason per line.
 
     A trailing carriage return is dropped (CRLF and LF files parse alike) and the header line is
@@ -213,7 +215,9 @@ def parse_csv_lines(lines: DataFrame, dataset: CsvDataset) -> DataFrame:
     expected = len(dataset.columns)
     stripped = lines.select(
         F.regexp_replace("value", "\r$", "").alias("raw_line"), "source_key", "source_date"
-    ).filter(F.col("raw_line") != F.lit(dataset.header))
+    )
+    if skip_header:
+        stripped = stripped.filter(F.col("raw_line") != F.lit(dataset.header))
     split = stripped.withColumn("_fields", F.split("raw_line", r"\|", -1))
 
     nulled = [
@@ -272,13 +276,119 @@ def rejected_rows(items: DataFrame, run_date: dt.date) -> DataFrame:
     )
 
 
-def imdb_credits(valid: DataFrame) -> DataFrame:
-    """One row per title x credited artist: the valid CSV rows, exact duplicate lines removed.
+# The job reads each CSV with Spark's CSV reader (fast, native) in these settings: every column a
+# string, "|" separator, quoting off, header skipped, and a line with the wrong number of fields
+# kept whole in CORRUPT. The reader turns an empty field into null and leaves "\\N" as text, so
+# the two stay apart: type_csv_rows maps null back to "" and "\\N" to null.
+CORRUPT = "_corrupt_record"
+CSV_OPTIONS = {
+    "sep": "|",
+    "quote": "",
+    "header": "true",
+    "encoding": "UTF-8",
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT,
+}
+_CASTS = {"int": "INT", "bigint": "BIGINT", "double": "DOUBLE"}
 
-    Duplicates are whole raw lines that are equal (after the line ending is dropped); which
-    copy is kept does not matter, since every column derives from the line.
+
+def csv_read_schema(dataset: CsvDataset) -> StructType:
+    """The reader's schema: each raw column as a string (by its header name), then CORRUPT."""
+    return StructType(
+        [StructField(c.source, StringType()) for c in dataset.columns]
+        + [StructField(CORRUPT, StringType())]
+    )
+
+
+def _as_sent(source: str) -> Column:
+    """A field's text as sent (the reader's null is an empty field), ``\\N`` as null."""
+    text = F.coalesce(F.col(source), F.lit(""))
+    return F.when(text != IMDB_NULL, text)
+
+
+def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
+    """Typed rows from the CSV reader's rows (``csv_read_schema`` plus ``source_key`` and
+    ``source_date``), one per data line.
+
+    Output: ``source_key``, ``source_date``, ``invalid`` (the row goes to ``_rejected``),
+    ``raw_line`` (only for invalid rows: the line as sent, without its line ending) and every
+    trusted column, typed, except that list columns stay comma-separated text (split when the
+    tables are written, which keeps the persisted frame small). A row is invalid when it has the
+    wrong number of fields, no title id, or a value its column's type cannot hold (an empty
+    numeric field included); ``imdb_rejected`` says which. Numbers are read by Spark's strict
+    cast (``try_cast``): ``19x9``, ``abc`` or ``95.5`` for an integer fail.
     """
-    return valid.dropDuplicates(["raw_line"]).select(*CREDIT_COLUMNS)
+    texts = [_as_sent(c.source).alias(c.name) for c in dataset.columns]
+    rebuilt = F.concat_ws("|", *[F.coalesce(F.col(c.source), F.lit("")) for c in dataset.columns])
+    stage = rows.select(
+        "source_key",
+        "source_date",
+        F.col(CORRUPT),
+        F.coalesce(F.col(CORRUPT), rebuilt).alias("_line"),
+        *texts,
+    )
+    typed: list[Column] = []
+    failed: list[Column] = [F.col(CORRUPT).isNotNull()]
+    for c in dataset.columns:
+        if c.kind in _CASTS:
+            value = F.expr(f"try_cast(`{c.name}` AS {_CASTS[c.kind]})")
+            failed.append(F.col(c.name).isNotNull() & value.isNull())
+            typed.append(value.alias(c.name))
+        else:
+            typed.append(F.col(c.name))
+    title_id = F.col("title_id")
+    failed.append(title_id.isNull() | (title_id == ""))
+    invalid = failed[0]
+    for condition in failed[1:]:
+        invalid = invalid | condition
+    return stage.select(
+        "source_key",
+        "source_date",
+        invalid.alias("invalid"),
+        F.when(invalid, F.col("_line")).alias("raw_line"),
+        *typed,
+    )
+
+
+def imdb_valid(typed: DataFrame) -> DataFrame:
+    """The valid typed rows, without ``invalid`` and ``raw_line``."""
+    return typed.filter(~F.col("invalid")).drop("invalid", "raw_line")
+
+
+def imdb_rejected(typed: DataFrame, dataset: CsvDataset, run_date: dt.date) -> DataFrame:
+    """The invalid typed rows as ``_rejected`` rows, each with the reason ``parse_csv_lines``
+    finds in its raw line (the detailed check runs on the rejected rows only)."""
+    lines = typed.filter(F.col("invalid")).select(
+        F.col("raw_line").alias("value"), "source_key", "source_date"
+    )
+    explained = parse_csv_lines(lines, dataset, skip_header=False)
+    fallback = F.lit(f"not a valid {dataset.name}.csv row for its column types")
+    return rejected_rows(
+        explained.withColumn("reason", F.coalesce(F.col("reason"), fallback)), run_date
+    )
+
+
+def _split_list(text: Column) -> Column:
+    """Comma-separated text as a list: ``""`` is an empty list, null stays null."""
+    empty = F.array().cast(ArrayType(StringType()))
+    return F.when(text == "", empty).otherwise(F.split(text, ",", -1))
+
+
+_LIST_COLUMNS = {"genres", "professions", "known_for_title_ids"}
+
+
+def _output(name: str) -> Column:
+    return _split_list(F.col(name)).alias(name) if name in _LIST_COLUMNS else F.col(name)
+
+
+def imdb_credits(valid: DataFrame, dataset: CsvDataset) -> DataFrame:
+    """One row per title x credited artist: the valid rows, exact duplicates removed.
+
+    Duplicates are rows equal in every column. The dedupe groups by columns that include
+    ``title_id``, so a frame already partitioned by ``title_id`` needs no further shuffle.
+    """
+    columns = [c.name for c in dataset.columns]
+    return valid.dropDuplicates(columns).select(*[_output(c) for c in CREDIT_COLUMNS])
 
 
 def _winner_key(num_votes: Column) -> Column:
@@ -287,26 +397,24 @@ def _winner_key(num_votes: Column) -> Column:
 
 
 def imdb_titles(valid: DataFrame, dataset: CsvDataset) -> DataFrame:
-    """One row per title from the valid CSV rows of a title (title x artist grain).
+    """One row per title from the valid rows of a title (title x artist grain).
 
     Title fields repeat on every row of a title. When a title's rows disagree, the values of
-    one row win, all together: the row with the most votes (``numeroVotos``; a null counts
-    below zero), and among those the row whose raw line sorts first (by Spark's string
-    ordering, i.e. UTF-8 bytes). Every title with at least one valid row is kept, whatever its
-    nulls. One aggregation by title id, no window.
+    one row win, all together: the row with the most votes (``numeroVotos``; a null counts below
+    zero), and among those the row whose title fields are smallest, compared in column order
+    (primary title first; a null is smaller than any value). Every title with at least one valid
+    row is kept, whatever its nulls. One aggregation by title id (no shuffle when the frame is
+    already partitioned by it), no window.
     """
     fields = [c for c in dataset.title_columns if c != "title_id"]
     winner = F.min(
-        F.struct(
-            _winner_key(F.col("num_votes")).alias("_key"),
-            F.col("raw_line").alias("_line"),
-            *[F.col(c) for c in fields],
-        )
+        F.struct(_winner_key(F.col("num_votes")).alias("_key"), *[F.col(c) for c in fields])
     ).alias("_w")
     return (
         valid.groupBy("title_id")
         .agg(winner)
         .select("title_id", *[F.col(f"_w.{c}").alias(c) for c in fields])
+        .select(*[_output(c) for c in dataset.title_columns])
     )
 
 

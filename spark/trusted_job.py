@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import logging
+import math
 import os
 import sys
 import uuid
@@ -35,8 +37,8 @@ log = logging.getLogger("spark.trusted_job")
 DISCOVER = "raw/tmdb/json/discover"
 DETAILS = "raw/tmdb/json/movie_details"
 GENRES = "raw/tmdb/json/genres"
-_KEY_RE = r"^.*/(raw/(?:local/csv|tmdb/json)/.+)$"
-_DATE_RE = r"year=([0-9]{4})/month=([0-9]{2})/day=([0-9]{2})/[^/]+$"
+TARGET_BYTES = 128 * 1024 * 1024  # input bytes per partition of a CSV's typed rows
+MIN_PARTITION_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -183,22 +185,55 @@ def plan_inputs(lake: LakeFS, run_date: dt.date) -> Inputs:
     return inputs
 
 
+def _union(frames: list[DataFrame]) -> DataFrame:
+    return functools.reduce(DataFrame.unionByName, frames)
+
+
 def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
     """The lines of raw files (``T.LINES_SCHEMA``), split on ``\\n`` only, with their lake key
-    and partition date taken from each file's path."""
+    and partition date. One read per partition folder, unioned."""
     if not files:
         return spark.createDataFrame([], T.LINES_SCHEMA)
-    path = F.col("_metadata.file_path")
-    date_part = [F.regexp_extract(path, _DATE_RE, i).cast("int") for i in (1, 2, 3)]
-    return (
+    folders: dict[tuple[str, dt.date], list[RawFile]] = {}
+    for f in files:
+        folders.setdefault((f.key.rsplit("/", 1)[0], f.date), []).append(f)
+    frames = [
         spark.read.option("lineSep", "\n")
-        .text([f.uri for f in files])
+        .text([f.uri for f in group])
         .select(
             "value",
-            F.regexp_extract(path, _KEY_RE, 1).alias("source_key"),
-            F.make_date(*date_part).alias("source_date"),
+            F.concat(F.lit(folder + "/"), F.col("_metadata.file_name")).alias("source_key"),
+            F.lit(date).alias("source_date"),
         )
+        for (folder, date), group in folders.items()
+    ]
+    return _union(frames)
+
+
+def read_csv(spark: SparkSession, dataset: T.CsvDataset, files: list[RawFile]) -> DataFrame:
+    """The data rows of IMDb CSV files through Spark's CSV reader (``T.CSV_OPTIONS``), as
+    ``T.csv_read_schema`` plus ``source_key`` and ``source_date``."""
+    schema = T.csv_read_schema(dataset)
+    if not files:
+        empty = T.StructType([*schema.fields, *T.LINES_SCHEMA.fields[1:]])
+        return spark.createDataFrame([], empty)
+    return _union(
+        [
+            spark.read.schema(schema)
+            .options(**T.CSV_OPTIONS)
+            .csv(f.uri)
+            .select("*", F.lit(f.key).alias("source_key"), F.lit(f.date).alias("source_date"))
+            for f in files
+        ]
     )
+
+
+def shuffle_partitions_for(spark: SparkSession, input_bytes: int) -> int:
+    """Partitions for a CSV's typed rows: ~128 MB of input each, but at least one per core
+    while each still gets 8 MB or more (so a small file is not scattered into tiny files)."""
+    by_size = math.ceil(input_bytes / TARGET_BYTES)
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(max(by_size, cores), math.ceil(input_bytes / MIN_PARTITION_BYTES)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,35 +309,51 @@ class TrustedJob:
         return counts
 
     def imdb(self, dataset: T.CsvDataset, files: list[RawFile]) -> None:
-        """Four actions over one persisted parse of the CSV: rejected, credits, titles, and
-        the genres, which come from the titles just written (a small table) rather than from
-        a second aggregation."""
-        parsed = T.parse_csv_lines(read_lines(self.spark, files), dataset)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        """One read of the CSV, typed, partitioned by title id and persisted; then four
+        actions: rejected rows (which fills the cache), credits and titles (neither needs
+        another shuffle: both group by columns that include the title id), and the genres,
+        which come from the titles just written (a small table)."""
+        partitions = shuffle_partitions_for(self.spark, sum(f.size for f in files))
+        typed = (
+            T.type_csv_rows(read_csv(self.spark, dataset, files), dataset)
+            .repartition(partitions, "title_id")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
         try:
-            credits = self._items_to_table(
-                parsed, dataset.credits_table, T.imdb_credits, rejected_table=dataset.titles_table
+            counted, o_in = _observed(typed, f"{dataset.name}-in")
+            rejected, o_rej = _observed(
+                T.imdb_rejected(counted, dataset, self.run_date), f"{dataset.name}-rejected"
             )
-            self._check_manifest(dataset, files, credits.rows_in)
+            _write(
+                rejected,
+                self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
+                T.PARTITION_COLUMNS,
+            )
+            valid, o_valid = _observed(T.imdb_valid(typed), f"{dataset.name}-valid")
+            credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
+            _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
             titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
             titles, o_titles = _observed(
-                T.imdb_titles(T.valid_rows(parsed), dataset),
+                T.imdb_titles(T.imdb_valid(typed), dataset),
                 dataset.titles_table,
                 F.sum(T.genre_entries()).alias("genre_entries"),
             )
             _write(titles, titles_uri)
         finally:
-            parsed.unpersist()
-        n_titles = _rows(o_titles)
-        valid = credits.rows_in - credits.rejected
-        self.tables[dataset.titles_table] = TableCounts(
-            credits.rows_in, n_titles, credits.rejected, valid - n_titles
+            typed.unpersist()
+        rows_in, n_rejected, n_valid = _rows(o_in), _rows(o_rej), _rows(o_valid)
+        n_credits, n_titles = _rows(o_credits), _rows(o_titles)
+        self.tables[dataset.credits_table] = TableCounts(
+            rows_in, n_credits, n_rejected, n_valid - n_credits
         )
+        self.tables[dataset.titles_table] = TableCounts(
+            rows_in, n_titles, n_rejected, n_valid - n_titles
+        )
+        self._check_manifest(dataset, files, rows_in)
         written = self.spark.read.schema(T.titles_schema(dataset)).parquet(titles_uri)
         genres, o_genres = _observed(T.imdb_title_genres(written), dataset.genres_table)
         _write(genres, self.lake.uri(f"trusted/{dataset.genres_table}"))
-        entries = _rows(o_titles, "genre_entries")
-        n_genres = _rows(o_genres)
+        entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
         self.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
     def _check_manifest(self, dataset: T.CsvDataset, files: list[RawFile], rows_in: int) -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from spark_raw_builder import (
     details,
     discover_movie,
@@ -24,6 +25,16 @@ KEY = "raw/local/csv/movies/year=2024/month=01/day=02/movies.csv"
 
 def lines(spark: SparkSession, values: list[str], date: dt.date = DAY, key: str = KEY) -> DataFrame:
     return spark.createDataFrame([(v, key, date) for v in values], T.LINES_SCHEMA)
+
+
+def typed_rows(spark: SparkSession, rows: list[str], dataset: T.CsvDataset = T.MOVIES) -> DataFrame:
+    """Rows through the job's CSV reader settings (from memory: no header, no line endings)."""
+    options = {**T.CSV_OPTIONS, "header": "false"}
+    read = spark.read.schema(T.csv_read_schema(dataset)).options(**options)
+    frame = read.csv(spark.sparkContext.parallelize(rows, 1))
+    return T.type_csv_rows(
+        frame.select("*", F.lit(KEY).alias("source_key"), F.lit(DAY).alias("source_date")), dataset
+    )
 
 
 def by_line(df: DataFrame) -> dict[str, dict]:
@@ -118,22 +129,50 @@ def test_titles_rule_most_votes_then_first_line_wins(spark_session: SparkSession
         movie_row("tt0000002", "Amy", tituloPincipal="Tie A", numeroVotos="5"),
         movie_row("tt0000003", "Only", numeroVotos="\\N", anoNascimento="\\N"),
     ]
-    valid = T.valid_rows(T.parse_csv_lines(lines(spark_session, rows), T.MOVIES))
+    valid = T.imdb_valid(typed_rows(spark_session, rows))
     titles = {r["title_id"]: r for r in T.imdb_titles(valid, T.MOVIES).collect()}
     assert sorted(titles) == ["tt0000001", "tt0000002", "tt0000003"]
     assert titles["tt0000001"]["primary_title"] == "Most votes"
     assert titles["tt0000001"]["genres"] == ["War"]  # the winner's fields, all together
-    # a tie on votes: the raw line that sorts first ("...|Tie A|..." < "...|Tie Z|...")
+    # a tie on votes: the smallest title fields, primary title first ("Tie A" < "Tie Z")
     assert titles["tt0000002"]["primary_title"] == "Tie A"
     assert titles["tt0000003"]["num_votes"] is None
 
 
-def test_credits_drop_exact_duplicate_lines_only(spark_session: SparkSession) -> None:
+def test_credits_drop_exact_duplicate_rows_only(spark_session: SparkSession) -> None:
     a = movie_row("tt0000001", "Ana")
     b = movie_row("tt0000001", "Bia")
-    parsed = T.parse_csv_lines(lines(spark_session, [a, b, a, a + "\r"]), T.MOVIES)
-    credits = T.imdb_credits(T.valid_rows(parsed)).collect()
-    assert sorted(r["artist_name"] for r in credits) == ["Ana", "Bia"]
+    a_other_role = movie_row("tt0000001", "Ana", personagem="Villain")
+    credits = T.imdb_credits(
+        T.imdb_valid(typed_rows(spark_session, [a, b, a, a_other_role, a])), T.MOVIES
+    )
+    assert credits.schema == T.credits_schema(T.MOVIES)
+    rows = sorted((r["artist_name"], r["characters"]) for r in credits.collect())
+    assert rows == [("Ana", "Herself"), ("Ana", "Villain"), ("Bia", "Herself")]
+
+
+def test_typed_rows_flag_what_the_reasons_explain(spark_session: SparkSession) -> None:
+    good = movie_row("tt0000001", profissao="", anoFalecimento="\\N", tituloOriginal="")
+    rows = [
+        good,
+        "tt0000002|Too|few",
+        movie_row("tt0000003", anoLancamento="19x9"),
+        movie_row("tt0000004", notaMedia="abc", tempoMinutos="95.5"),
+        movie_row("tt0000005", numeroVotos=""),
+        movie_row("\\N"),
+    ]
+    typed = typed_rows(spark_session, rows)
+    [valid] = T.imdb_valid(typed).collect()
+    assert valid["professions"] == "" and valid["death_year"] is None
+    assert valid["original_title"] == ""  # an empty text field stays an empty string
+    rejected = {r["raw_line"]: r["reason"] for r in T.imdb_rejected(typed, T.MOVIES, DAY).collect()}
+    assert rejected == {
+        rows[1]: "wrong field count: 3 fields, expected 15",
+        rows[2]: "anoLancamento is not an integer: '19x9'",
+        rows[3]: "tempoMinutos is not an integer: '95.5'; notaMedia is not a decimal number: 'abc'",
+        rows[4]: "numeroVotos is not an integer: ''",
+        rows[5]: "id is missing",
+    }
 
 
 def test_title_genres_one_row_per_title_and_genre(spark_session: SparkSession) -> None:
@@ -141,7 +180,7 @@ def test_title_genres_one_row_per_title_and_genre(spark_session: SparkSession) -
         movie_row("tt0000001", genero="Horror,Drama,Horror"),
         movie_row("tt0000002", genero="\\N"),
     ]
-    valid = T.valid_rows(T.parse_csv_lines(lines(spark_session, rows), T.MOVIES))
+    valid = T.imdb_valid(typed_rows(spark_session, rows))
     genres = T.imdb_title_genres(T.imdb_titles(valid, T.MOVIES))
     assert genres.schema == T.GENRES_SCHEMA
     assert sorted(tuple(r) for r in genres.collect()) == [
