@@ -93,6 +93,7 @@ class Results:
     machine: dict[str, Any]
     versions: dict[str, str]
     sizes: dict[str, Any]
+    source: dict[str, Any] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     finished_at: str = ""
@@ -142,6 +143,14 @@ def to_markdown(results: Results) -> str:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results.versions.items()) + ".",
         "",
         "Sizes: " + ", ".join(f"{k} {v}" for k, v in results.sizes.items()) + ".",
+        "",
+        f"Code: commit {results.source.get('commit', '?')}"
+        + (
+            " with uncommitted changes in " + ", ".join(results.source["uncommitted"])
+            if results.source.get("uncommitted")
+            else ", no uncommitted changes"
+        )
+        + ".",
         "",
         "Each value is the median of the repetitions listed in `latest.json`; the ratio is "
         "measured ÷ baseline (see bench/README.md for how to read it).",

@@ -34,6 +34,8 @@ SMOKE_SKIPS_DEMO = (
     "not run in smoke mode: make demo takes one to two minutes and tests/e2e/test_demo.py "
     "already runs it in make test"
 )
+CODE_PATHS = ("ingestion", "spark", "fake_tmdb", "dbt_project", "dbt_project.yml", "scripts",
+              "bench", "Makefile")  # fmt: skip
 STAGE_IDS = ("csv_landing", "tmdb", "trusted_job", "dbt_build", "demo")
 VERSIONED = ["pyspark", "duckdb", "dbt-core", "dbt-duckdb", "boto3", "moto", "requests"]
 
@@ -52,6 +54,20 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def source_state() -> dict[str, object]:
+    """The commit measured, and the code paths with uncommitted changes (measured as they were)."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        return out.stdout.rstrip("\n") if out.returncode == 0 else ""
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *CODE_PATHS).splitlines()]
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").strip() or "unknown",
+        "uncommitted": sorted(p for p in changed if not p.startswith("bench/results")),
+    }
 
 
 def _module_present(name: str) -> bool:
@@ -102,6 +118,7 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
         started_at=_now(),
         machine=machine(),
         versions=versions(),
+        source=source_state(),
         sizes={
             "movie rows": f"{cfg.movie_rows:,}",
             "series rows": f"{cfg.series_rows:,}",
