@@ -313,10 +313,10 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
     Output: ``source_key``, ``source_date``, ``invalid`` (the row goes to ``_rejected``),
     ``raw_line`` (only for invalid rows: the line as sent, without its line ending) and every
     trusted column, typed, except that list columns stay comma-separated text (split when the
-    tables are written, which keeps the persisted frame small). A row is invalid when it has the
-    wrong number of fields, no title id, or a value its column's type cannot hold (an empty
-    numeric field included); ``imdb_rejected`` says which. Numbers are read by Spark's strict
-    cast (``try_cast``): ``19x9``, ``abc`` or ``95.5`` for an integer fail.
+    tables are built, so the dedupe and the aggregation handle flat rows). A row is invalid when
+    it has the wrong number of fields, no title id, or a value its column's type cannot hold
+    (an empty numeric field included); ``imdb_rejected`` says which. Numbers are read by
+    Spark's strict cast (``try_cast``): ``19x9``, ``abc`` or ``95.5`` for an integer fail.
     """
     texts = [_as_sent(c.source).alias(c.name) for c in dataset.columns]
     rebuilt = F.concat_ws("|", *[F.coalesce(F.col(c.source), F.lit("")) for c in dataset.columns])
@@ -384,8 +384,7 @@ def _output(name: str) -> Column:
 def imdb_credits(valid: DataFrame, dataset: CsvDataset) -> DataFrame:
     """One row per title x credited artist: the valid rows, exact duplicates removed.
 
-    Duplicates are rows equal in every column. The dedupe groups by columns that include
-    ``title_id``, so a frame already partitioned by ``title_id`` needs no further shuffle.
+    Duplicates are rows equal in every column (one hash aggregation on them).
     """
     columns = [c.name for c in dataset.columns]
     return valid.dropDuplicates(columns).select(*[_output(c) for c in CREDIT_COLUMNS])
@@ -403,15 +402,18 @@ def imdb_titles(valid: DataFrame, dataset: CsvDataset) -> DataFrame:
     one row win, all together: the row with the most votes (``numeroVotos``; a null counts below
     zero), and among those the row whose title fields are smallest, compared in column order
     (primary title first; a null is smaller than any value). Every title with at least one valid
-    row is kept, whatever its nulls. One aggregation by title id (no shuffle when the frame is
-    already partitioned by it), no window.
+    row is kept, whatever its nulls. Aggregations only, no window.
     """
     fields = [c for c in dataset.title_columns if c != "title_id"]
     winner = F.min(
         F.struct(_winner_key(F.col("num_votes")).alias("_key"), *[F.col(c) for c in fields])
     ).alias("_w")
+    # First the distinct title-field combinations (a hash aggregation that shrinks the rows to
+    # about one per title before the shuffle), then the winner among them per title.
     return (
-        valid.groupBy("title_id")
+        valid.select(*dataset.title_columns)
+        .dropDuplicates(list(dataset.title_columns))
+        .groupBy("title_id")
         .agg(winner)
         .select("title_id", *[F.col(f"_w.{c}").alias(c) for c in fields])
         .select(*[_output(c) for c in dataset.title_columns])
@@ -586,10 +588,21 @@ def _explode_list(envelopes: DataFrame, items: Column, missing: str) -> DataFram
     gives one row with a null ``_item``; an empty list gives none."""
     line_reason = F.coalesce(F.col("_line_reason"), F.when(items.isNull(), F.lit(missing)))
     placeholder = F.array(F.lit(None).cast("string"))
-    return envelopes.select(
-        "*",
-        F.explode(F.when(line_reason.isNull(), items).otherwise(placeholder)).alias("_item"),
-    ).withColumn("_line_reason", line_reason)
+    # Each element's row keeps the whole line only when the line is rejected, and the list is
+    # dropped once exploded: a page's text is not copied onto every one of its elements.
+    lists = envelopes.select(
+        F.when(line_reason.isNotNull(), F.col("value")).alias("value"),
+        F.sha2("value", 256).alias("_line_sha256"),
+        "source_key",
+        "source_date",
+        "fetched_at",
+        "language",
+        line_reason.alias("_line_reason"),
+        F.when(line_reason.isNull(), items).otherwise(placeholder).alias("_items"),
+    )
+    return lists.select(
+        *[c for c in lists.columns if c != "_items"], F.explode("_items").alias("_item")
+    )
 
 
 def _item_columns() -> list[Column]:
@@ -703,7 +716,8 @@ def tmdb_details(valid: DataFrame) -> DataFrame:
 def genre_items(lines: DataFrame) -> DataFrame:
     """One item per genre of each ``/genre/movie/list`` response (plus one per rejected line).
 
-    ``response_line`` keeps the whole line, so the latest list per language can be chosen.
+    ``response_sha256`` identifies each response, to break ties between lists fetched at the
+    same instant.
     """
     envelopes = _parse_envelopes(lines, GENRES_ENVELOPE)
     items = _explode_list(envelopes, F.col("_e.response.genres"), "response has no genres list")
@@ -714,7 +728,7 @@ def genre_items(lines: DataFrame) -> DataFrame:
     )
     return genre.select(
         *_item_columns(),
-        F.col("value").alias("response_line"),
+        F.col("_line_sha256").alias("response_sha256"),
         reason.alias("reason"),
         F.col("_g.id").alias("genre_id"),
         F.col("_g.name").alias("name"),
@@ -723,9 +737,9 @@ def genre_items(lines: DataFrame) -> DataFrame:
 
 def tmdb_genres(valid: DataFrame) -> DataFrame:
     """One row per genre id x language (``GENRES_TABLE_SCHEMA``) from the latest genre list of
-    each language: the list of the latest raw partition, fetched last (ties: the response text
-    that sorts last). A genre id listed twice in that list keeps the name that sorts first."""
-    version = F.struct("source_date", "fetched_at", "response_line")
+    each language: the list of the latest raw partition, fetched last (ties: the response whose
+    SHA-256 sorts last). A genre id listed twice in that list keeps the name that sorts first."""
+    version = F.struct("source_date", "fetched_at", "response_sha256")
     newest = F.max(version).over(Window.partitionBy("language"))
     latest = valid.withColumn("_newest", newest).filter(version == F.col("_newest"))
     return (

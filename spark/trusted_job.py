@@ -17,9 +17,9 @@ import datetime as dt
 import functools
 import json
 import logging
-import math
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,8 +37,6 @@ log = logging.getLogger("spark.trusted_job")
 DISCOVER = "raw/tmdb/json/discover"
 DETAILS = "raw/tmdb/json/movie_details"
 GENRES = "raw/tmdb/json/genres"
-TARGET_BYTES = 128 * 1024 * 1024  # input bytes per partition of a CSV's typed rows
-MIN_PARTITION_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,6 +119,9 @@ def configure(spark: SparkSession) -> None:
         # Size shuffle partitions, hence output files, by bytes (~128 MB) rather than by cores.
         "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
         "spark.sql.adaptive.advisoryPartitionSizeInBytes": "128m",
+        # Parse every CSV field even when a query needs a few: a line's field count (and so
+        # whether it is rejected) must not depend on which columns an output reads.
+        "spark.sql.csv.parser.columnPruning.enabled": "false",
     }.items():
         spark.conf.set(key, value)
 
@@ -228,14 +229,6 @@ def read_csv(spark: SparkSession, dataset: T.CsvDataset, files: list[RawFile]) -
     )
 
 
-def shuffle_partitions_for(spark: SparkSession, input_bytes: int) -> int:
-    """Partitions for a CSV's typed rows: ~128 MB of input each, but at least one per core
-    while each still gets 8 MB or more (so a small file is not scattered into tiny files)."""
-    by_size = math.ceil(input_bytes / TARGET_BYTES)
-    cores = spark.sparkContext.defaultParallelism
-    return max(1, min(max(by_size, cores), math.ceil(input_bytes / MIN_PARTITION_BYTES)))
-
-
 # ---------------------------------------------------------------------------------------------
 # Counting and writing
 # ---------------------------------------------------------------------------------------------
@@ -267,10 +260,12 @@ def _rows(obs: Observation, name: str = "rows") -> int:
 
 def _write(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
     """Overwrite a table; partitioned tables only in the partitions ``df`` holds (dynamic)."""
+    started = time.perf_counter()
     writer = df.write.mode("overwrite").format("parquet")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(uri)
+    log.info("wrote %s in %.1f s", uri, time.perf_counter() - started)
 
 
 class TrustedJob:
@@ -309,38 +304,31 @@ class TrustedJob:
         return counts
 
     def imdb(self, dataset: T.CsvDataset, files: list[RawFile]) -> None:
-        """One read of the CSV, typed, partitioned by title id and persisted; then four
-        actions: rejected rows (which fills the cache), credits and titles (neither needs
-        another shuffle: both group by columns that include the title id), and the genres,
-        which come from the titles just written (a small table)."""
-        partitions = shuffle_partitions_for(self.spark, sum(f.size for f in files))
-        typed = (
-            T.type_csv_rows(read_csv(self.spark, dataset, files), dataset)
-            .repartition(partitions, "title_id")
-            .persist(StorageLevel.MEMORY_AND_DISK)
+        """Four actions: rejected rows, credits, titles, and the genres, which come from the
+        titles just written (a small table). The first three read the CSV again rather than
+        persist it: on one machine, re-reading with Spark's CSV reader costs less than writing
+        and reading back a persisted copy (measured on the full-size files), and nothing has to
+        fit in memory. The counts come from observations of these same actions."""
+        typed = T.type_csv_rows(read_csv(self.spark, dataset, files), dataset)
+        counted, o_in = _observed(typed, f"{dataset.name}-in")
+        rejected, o_rej = _observed(
+            T.imdb_rejected(counted, dataset, self.run_date), f"{dataset.name}-rejected"
         )
-        try:
-            counted, o_in = _observed(typed, f"{dataset.name}-in")
-            rejected, o_rej = _observed(
-                T.imdb_rejected(counted, dataset, self.run_date), f"{dataset.name}-rejected"
-            )
-            _write(
-                rejected,
-                self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
-                T.PARTITION_COLUMNS,
-            )
-            valid, o_valid = _observed(T.imdb_valid(typed), f"{dataset.name}-valid")
-            credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
-            _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
-            titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
-            titles, o_titles = _observed(
-                T.imdb_titles(T.imdb_valid(typed), dataset),
-                dataset.titles_table,
-                F.sum(T.genre_entries()).alias("genre_entries"),
-            )
-            _write(titles, titles_uri)
-        finally:
-            typed.unpersist()
+        _write(
+            rejected,
+            self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
+            T.PARTITION_COLUMNS,
+        )
+        valid, o_valid = _observed(T.imdb_valid(typed), f"{dataset.name}-valid")
+        credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
+        _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
+        titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
+        titles, o_titles = _observed(
+            T.imdb_titles(T.imdb_valid(typed), dataset),
+            dataset.titles_table,
+            F.sum(T.genre_entries()).alias("genre_entries"),
+        )
+        _write(titles, titles_uri)
         rows_in, n_rejected, n_valid = _rows(o_in), _rows(o_rej), _rows(o_valid)
         n_credits, n_titles = _rows(o_credits), _rows(o_titles)
         self.tables[dataset.credits_table] = TableCounts(
