@@ -34,6 +34,9 @@ from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolv
 
 log = logging.getLogger("spark.trusted_job")
 
+# The typed CSV rows after the shuffle by title id, kept for the three actions that read them.
+IMDB_STORAGE = StorageLevel.MEMORY_AND_DISK
+
 DISCOVER = "raw/tmdb/json/discover"
 DETAILS = "raw/tmdb/json/movie_details"
 GENRES = "raw/tmdb/json/genres"
@@ -122,6 +125,9 @@ def configure(spark: SparkSession) -> None:
         # Parse every CSV field even when a query needs a few: a line's field count (and so
         # whether it is rejected) must not depend on which columns an output reads.
         "spark.sql.csv.parser.columnPruning.enabled": "false",
+        # The typed CSV rows are kept for three actions: uncompressed columns build much faster
+        # and fit (a few hundred MB at full size; what does not fit goes to disk).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }.items():
         spark.conf.set(key, value)
 
@@ -304,27 +310,34 @@ class TrustedJob:
         return counts
 
     def imdb(self, dataset: T.CsvDataset, files: list[RawFile]) -> None:
-        """Four actions: rejected rows, credits, titles, and the genres, which come from the
-        titles just written (a small table). The first three read the CSV again rather than
-        persist it: on one machine, re-reading with Spark's CSV reader costs less than writing
-        and reading back a persisted copy (measured on the full-size files), and nothing has to
-        fit in memory. The counts come from observations of these same actions."""
+        """One read of the CSV and one shuffle by title id, kept (``IMDB_STORAGE``) for the
+        actions that write credits, rejected rows and titles; the genres come from the titles
+        just written (a small table). The counts come from observations of these actions."""
         typed = T.type_csv_rows(read_csv(self.spark, dataset, files), dataset)
-        counted, o_in = _observed(typed, f"{dataset.name}-in")
+        by_title = T.cluster_by_title(typed).persist(IMDB_STORAGE)
+        try:
+            self._imdb_tables(dataset, files, by_title)
+        finally:
+            by_title.unpersist()
+
+    def _imdb_tables(
+        self, dataset: T.CsvDataset, files: list[RawFile], by_title: DataFrame
+    ) -> None:
+        counted, o_in = _observed(by_title, f"{dataset.name}-in")
+        valid, o_valid = _observed(T.imdb_valid(counted), f"{dataset.name}-valid")
+        credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
+        _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
         rejected, o_rej = _observed(
-            T.imdb_rejected(counted, dataset, self.run_date), f"{dataset.name}-rejected"
+            T.imdb_rejected(by_title, dataset, self.run_date), f"{dataset.name}-rejected"
         )
         _write(
             rejected,
             self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
             T.PARTITION_COLUMNS,
         )
-        valid, o_valid = _observed(T.imdb_valid(typed), f"{dataset.name}-valid")
-        credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
-        _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
         titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
         titles, o_titles = _observed(
-            T.imdb_titles(T.imdb_valid(typed), dataset),
+            T.imdb_titles(T.imdb_valid(by_title), dataset),
             dataset.titles_table,
             F.sum(T.genre_entries()).alias("genre_entries"),
         )
