@@ -16,22 +16,11 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlglot
-from dbt_fixture_lake import REPO_ROOT, dbt_env, run_dbt
+from dbt_fixture_lake import REPO_ROOT, TRUSTED_TABLES, dbt_env, run_dbt
 from sqlglot.tokens import TokenType
 
 LAKE_BUCKET = "movie-lake-test"
 STAGING_BUCKET = "athena-query-results"
-TRUSTED_TABLES = (
-    "imdb_movies",
-    "imdb_series",
-    "imdb_movie_credits",
-    "imdb_series_credits",
-    "imdb_movie_genres",
-    "imdb_series_genres",
-    "tmdb_movie_snapshots",
-    "tmdb_movie_details",
-    "tmdb_genres",
-)
 # Functions DuckDB has and Athena (Trino) lacks: the macros' duckdb__ versions use them, so a
 # model that called one directly would compile on DuckDB and fail on Athena.
 DUCKDB_ONLY_FUNCTIONS = {
