@@ -13,6 +13,9 @@ that its wall time and peak memory are measured exactly like the trusted job's:
 
 - ``spark-copy``: the engine's floor, both CSVs read as all-string columns and written as
   parquet, nothing else;
+- ``spark-copy-dedupe``: the same copy with exact duplicate rows removed (``dropDuplicates()``),
+  the floor of any job that must deduplicate: that takes a shuffle of every row, which the
+  copy does not do;
 - ``spark-original``: the original project's transform (movies CSV with a header and ``|``,
   keep rows whose genre contains Horror, ``dropna()``, ``dropDuplicates(["id"])``, one
   parquet table);
@@ -131,12 +134,15 @@ def _uri(path: Path) -> str:
     return "file://" + str(path.resolve())
 
 
-def spark_copy(movies: Path, series: Path, out: Path) -> None:
-    """Both CSVs as all-string columns (``|``, header, no quoting) straight to parquet."""
-    spark = spark_session("bench-spark-copy")
+def spark_copy(movies: Path, series: Path, out: Path, *, dedupe: bool = False) -> None:
+    """Both CSVs as all-string columns (``|``, header, no quoting) straight to parquet; with
+    ``dedupe``, exact duplicate rows removed on the way."""
+    spark = spark_session("bench-spark-copy-dedupe" if dedupe else "bench-spark-copy")
     try:
         for path in (movies, series):
             frame = spark.read.csv(_uri(path), header=True, sep="|", quote="")
+            if dedupe:
+                frame = frame.dropDuplicates()
             frame.write.mode("overwrite").parquet(_uri(out / path.stem))
     finally:
         spark.stop()
@@ -246,15 +252,17 @@ def duckdb_transform(csv_path: Path, out: Path, threads: int | None = None) -> N
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baselines", description=__doc__)
-    parser.add_argument("name", choices=["spark-copy", "spark-original", "duckdb"])
+    parser.add_argument(
+        "name", choices=["spark-copy", "spark-copy-dedupe", "spark-original", "duckdb"]
+    )
     parser.add_argument("--movies", type=Path, required=True)
     parser.add_argument("--series", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    if args.name == "spark-copy":
-        spark_copy(args.movies, args.series, args.out)
+    if args.name in ("spark-copy", "spark-copy-dedupe"):
+        spark_copy(args.movies, args.series, args.out, dedupe=args.name == "spark-copy-dedupe")
     elif args.name == "spark-original":
         spark_original(args.movies, args.out)
     else:

@@ -166,6 +166,11 @@ def trusted_job(cfg: Config) -> Stage:
         [py, "-m", "bench.baselines", "spark-copy", "--movies", str(movies), "--series",
          str(series), "--out", str(out / "spark-copy")], reps,
     )  # fmt: skip
+    dedupe = _measure(
+        cfg, "spark-copy-dedupe",
+        [py, "-m", "bench.baselines", "spark-copy-dedupe", "--movies", str(movies), "--series",
+         str(series), "--out", str(out / "spark-copy-dedupe")], reps,
+    )  # fmt: skip
     original = _measure(
         cfg, "spark-original",
         [py, "-m", "bench.baselines", "spark-original", "--movies", str(movies), "--out",
@@ -185,17 +190,21 @@ def trusted_job(cfg: Config) -> Stage:
         "stop) and peak RSS of its process tree (Python driver + JVM), sampled every 0.1 s. "
         "The trusted job also turns the raw TMDB JSON into three tables; the baselines read "
         "only the two CSVs. Baselines: the bare Spark copy (both CSVs read as string columns "
-        "and written as parquet, the engine's floor), the original project's transform on the "
+        "and written as parquet, the engine's floor), the same copy with exact duplicate rows "
+        "removed (dropDuplicates(): the floor of any job that must deduplicate, one table and "
+        "nothing else), the original project's transform on the "
         "same Spark (movies only: Horror filter, dropna, dropDuplicates by id), and DuckDB "
         "doing the trusted job's CSV transform (titles, credits, genres, rejects).",
     )
     wall = Figure("trusted_seconds", "wall time", "s", job.seconds, "lower", job.all_seconds)
     wall.beside("bare Spark CSV → parquet copy", copy.seconds, copy.all_seconds)
+    wall.beside("bare copy + dropDuplicates()", dedupe.seconds, dedupe.all_seconds)
     wall.beside("original transform (same Spark)", original.seconds, original.all_seconds)
     wall.beside("DuckDB, same transform", duck.seconds, duck.all_seconds)
     memory = Figure("trusted_peak_mib", "peak memory (process tree RSS)", "MiB",
                     (job.peak_rss_bytes or 0) / MIB, "lower", _mib(job))  # fmt: skip
     memory.beside("bare Spark CSV → parquet copy", (copy.peak_rss_bytes or 0) / MIB, _mib(copy))
+    memory.beside("bare copy + dropDuplicates()", (dedupe.peak_rss_bytes or 0) / MIB, _mib(dedupe))
     memory.beside("original transform (same Spark)", (original.peak_rss_bytes or 0) / MIB,
                   _mib(original))  # fmt: skip
     memory.beside("DuckDB, same transform", (duck.peak_rss_bytes or 0) / MIB, _mib(duck))

@@ -30,6 +30,7 @@ FIGURES = {
     "trusted_job": {
         fig: [
             "bare Spark CSV → parquet copy",
+            "bare copy + dropDuplicates()",
             "original transform (same Spark)",
             "DuckDB, same transform",
         ]
