@@ -17,6 +17,7 @@ sent), ``reason`` (null when the item is valid, else why it is rejected), ``sour
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -208,9 +209,10 @@ def parse_csv_lines(
 
     A trailing carriage return is dropped (CRLF and LF files parse alike) and the header line is
     skipped. ``\\N`` becomes null in any column before any cast. A line is rejected when it has
-    the wrong number of fields, no title id, or a value that is not of its column's type (an
-    empty string in a numeric column is such a value). List columns split on commas; an empty
-    string there is an empty list. Text columns are kept as sent.
+    the wrong number of fields, no title id, a carriage return anywhere but at its end, or a
+    value that is not of its column's type (an empty string in a numeric column is such a
+    value). List columns split on commas; an empty string there is an empty list. Text columns
+    are kept as sent.
     """
     expected = len(dataset.columns)
     stripped = lines.select(
@@ -243,6 +245,13 @@ def parse_csv_lines(
             failures.append(failed)
     title_id = F.col("_v0")
     failures.insert(0, F.when(title_id.isNull() | (title_id == ""), F.lit("id is missing")))
+    failures.insert(
+        1,
+        F.when(
+            F.col("raw_line").contains("\r"),
+            F.lit("a carriage return (\\r) inside the line, not at its end"),
+        ),
+    )
     value_reason = F.concat_ws("; ", *failures)
     reason = F.when(
         F.col("_n") != expected,
@@ -277,15 +286,18 @@ def rejected_rows(items: DataFrame, run_date: dt.date) -> DataFrame:
 
 
 # The job reads each CSV with Spark's CSV reader (fast, native) in these settings: every column a
-# string, "|" separator, quoting off, header skipped, and a line with the wrong number of fields
-# kept whole in CORRUPT. The reader turns an empty field into null and leaves "\\N" as text, so
-# the two stay apart: type_csv_rows maps null back to "" and "\\N" to null.
+# string, "|" separator, quoting off, header skipped, lines ended by "\n" only (the reader's
+# default also ends one at a lone "\r"; a CRLF line's "\r" is stripped from its last field), and
+# a line with the wrong number of fields kept whole in CORRUPT. The reader turns an empty field
+# into null and leaves "\\N" as text, so the two stay apart: type_csv_rows maps null back to ""
+# and "\\N" to null.
 CORRUPT = "_corrupt_record"
 CSV_OPTIONS = {
     "sep": "|",
     "quote": "",
     "header": "true",
     "encoding": "UTF-8",
+    "lineSep": "\n",
     "mode": "PERMISSIVE",
     "columnNameOfCorruptRecord": CORRUPT,
 }
@@ -297,6 +309,14 @@ def csv_read_schema(dataset: CsvDataset) -> StructType:
     return StructType(
         [StructField(c.source, StringType()) for c in dataset.columns]
         + [StructField(CORRUPT, StringType())]
+    )
+
+
+def _without_cr_end(name: str) -> Column:
+    """Column ``name`` without one trailing ``\\r`` (a CRLF line's; the reader cut the ``\\n``)."""
+    return F.expr(
+        f"CASE WHEN endswith(`{name}`, '\\r') THEN substring(`{name}`, 1, length(`{name}`) - 1) "
+        f"ELSE `{name}` END"
     )
 
 
@@ -318,17 +338,27 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
     (an empty numeric field included); ``imdb_rejected`` says which. Numbers are read by
     Spark's strict cast (``try_cast``): ``19x9``, ``abc`` or ``95.5`` for an integer fail.
     """
+    last = dataset.columns[-1].source
+    ended = rows.select(
+        *[F.col(c) for c in rows.columns if c not in (last, CORRUPT)],
+        _without_cr_end(last).alias(last),
+        _without_cr_end(CORRUPT).alias(CORRUPT),
+    )
     texts = [_as_sent(c.source).alias(c.name) for c in dataset.columns]
     rebuilt = F.concat_ws("|", *[F.coalesce(F.col(c.source), F.lit("")) for c in dataset.columns])
-    stage = rows.select(
+    inner_cr = functools.reduce(
+        Column.__or__, [F.col(c.source).contains("\r") for c in dataset.columns]
+    )
+    stage = ended.select(
         "source_key",
         "source_date",
         F.col(CORRUPT),
         F.coalesce(F.col(CORRUPT), rebuilt).alias("_line"),
+        F.coalesce(inner_cr, F.lit(False)).alias("_inner_cr"),
         *texts,
     )
     typed: list[Column] = []
-    failed: list[Column] = [F.col(CORRUPT).isNotNull()]
+    failed: list[Column] = [F.col(CORRUPT).isNotNull(), F.col("_inner_cr")]
     for c in dataset.columns:
         if c.kind in _CASTS:
             value = F.expr(f"try_cast(`{c.name}` AS {_CASTS[c.kind]})")

@@ -160,6 +160,7 @@ def test_typed_rows_flag_what_the_reasons_explain(spark_session: SparkSession) -
         movie_row("tt0000004", notaMedia="abc", tempoMinutos="95.5"),
         movie_row("tt0000005", numeroVotos=""),
         movie_row("\\N"),
+        movie_row("tt0000006", personagem="Her\rself"),
     ]
     typed = typed_rows(spark_session, rows)
     [valid] = T.imdb_valid(typed).collect()
@@ -172,6 +173,7 @@ def test_typed_rows_flag_what_the_reasons_explain(spark_session: SparkSession) -
         rows[3]: "tempoMinutos is not an integer: '95.5'; notaMedia is not a decimal number: 'abc'",
         rows[4]: "numeroVotos is not an integer: ''",
         rows[5]: "id is missing",
+        rows[6]: "a carriage return (\\r) inside the line, not at its end",
     }
 
 
