@@ -136,10 +136,13 @@ def _raw_csv(cfg: Config, dataset: str) -> Path:
     )
 
 
-def _measure(cfg: Config, name: str, args: list[str], reps: int, **env: str) -> Samples:
+def _measure(
+    cfg: Config, name: str, args: list[str], reps: int, *, first_rep: int = 0, **env: str
+) -> Samples:
     logs = cfg.work_dir / "logs"
 
     def once(rep: int) -> Sample:
+        rep += first_rep
         sample = run_measured(
             args, env=cfg.env(**env), cwd=ROOT, log_file=logs / f"{name}-{rep}.log"
         )
@@ -160,27 +163,25 @@ def trusted_job(cfg: Config) -> Stage:
     movies, series = _raw_csv(cfg, "movies"), _raw_csv(cfg, "series")
     env = {"LAKE_URI": str(cfg.lake_dir), "RUN_DATE": cfg.run_date.isoformat()}
     reps = cfg.long_reps
-    job = _measure(cfg, "trusted-job", [py, "-m", "spark.trusted_job"], reps, **env)
-    copy = _measure(
-        cfg, "spark-copy",
-        [py, "-m", "bench.baselines", "spark-copy", "--movies", str(movies), "--series",
-         str(series), "--out", str(out / "spark-copy")], reps,
-    )  # fmt: skip
-    dedupe = _measure(
-        cfg, "spark-copy-dedupe",
-        [py, "-m", "bench.baselines", "spark-copy-dedupe", "--movies", str(movies), "--series",
-         str(series), "--out", str(out / "spark-copy-dedupe")], reps,
-    )  # fmt: skip
-    original = _measure(
-        cfg, "spark-original",
-        [py, "-m", "bench.baselines", "spark-original", "--movies", str(movies), "--out",
-         str(out / "spark-original")], reps,
-    )  # fmt: skip
-    duck = _measure(
-        cfg, "duckdb",
-        [py, "-m", "bench.baselines", "duckdb", "--movies", str(movies), "--series",
-         str(series), "--out", str(out / "duckdb")], reps,
-    )  # fmt: skip
+    base = [py, "-m", "bench.baselines"]
+    both = ["--movies", str(movies), "--series", str(series)]
+    commands = {
+        "trusted-job": [py, "-m", "spark.trusted_job"],
+        "spark-copy": [*base, "spark-copy", *both, "--out", str(out / "spark-copy")],
+        "spark-copy-dedupe": [*base, "spark-copy-dedupe", *both, "--out",
+                              str(out / "spark-copy-dedupe")],
+        "spark-original": [*base, "spark-original", "--movies", str(movies), "--out",
+                           str(out / "spark-original")],
+        "duckdb": [*base, "duckdb", *both, "--out", str(out / "duckdb")],
+    }  # fmt: skip
+    # Round-robin: each repetition runs the job and every reference once, so a slow spell of a
+    # shared machine falls on all of them rather than on whichever ran during it.
+    samples = {name: Samples() for name in commands}
+    for rep in range(reps):
+        for name, args in commands.items():
+            samples[name].add(_measure(cfg, name, args, 1, first_rep=rep, **env).runs[0])
+    job, copy, dedupe = samples["trusted-job"], samples["spark-copy"], samples["spark-copy-dedupe"]
+    original, duck = samples["spark-original"], samples["duckdb"]
     shutil.rmtree(out, ignore_errors=True)
 
     stage = Stage(
