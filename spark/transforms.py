@@ -63,11 +63,11 @@ PARTITION_COLUMNS = ("year", "month", "day")
 # IMDb CSVs
 # ---------------------------------------------------------------------------------------------
 
-# kind -> (Spark type, the pattern a value must match before its cast, words for a reason)
-_KINDS: dict[str, tuple[str, str, str]] = {
-    "int": ("int", r"^-?[0-9]{1,10}$", "an integer"),
-    "bigint": ("bigint", r"^-?[0-9]{1,19}$", "an integer"),
-    "double": ("double", r"^-?[0-9]+(\.[0-9]+)?$", "a decimal number"),
+# numeric kind -> (the SQL type of its strict cast, words for a reason)
+_KINDS: dict[str, tuple[str, str]] = {
+    "int": ("INT", "an integer"),
+    "bigint": ("BIGINT", "an integer"),
+    "double": ("DOUBLE", "a decimal number"),
 }
 
 
@@ -186,20 +186,27 @@ GENRES_SCHEMA = StructType(
 )
 
 
-def _typed(value: Column, column: CsvColumn) -> tuple[Column, Column | None]:
+def _cast(name: str, column: CsvColumn) -> tuple[Column, Column]:
+    """A numeric field's value (``\\N`` already null) by Spark's strict cast (``try_cast``), and
+    whether it failed: a value the type cannot hold (``19x9``, ``abc``, ``95.5`` for an integer,
+    an empty string). The one rule both the job's flag and the rejection reasons apply."""
+    typed = F.expr(f"try_cast(`{name}` AS {_KINDS[column.kind][0]})")
+    return typed, F.col(name).isNotNull() & typed.isNull()
+
+
+def _typed(name: str, column: CsvColumn) -> tuple[Column, Column | None]:
     """The typed value of one raw field (``\\N`` already null) and, if it can fail, the failure."""
+    value = F.col(name)
     if column.kind == "string":
         return value, None
     if column.kind == "list":
-        empty = F.array().cast(ArrayType(StringType()))
-        return F.when(value == "", empty).otherwise(F.split(value, ",", -1)), None
-    spark_type, pattern, words = _KINDS[column.kind]
-    typed = F.when(value.rlike(pattern), value.cast(spark_type))
-    failed = F.when(
-        value.isNotNull() & typed.isNull(),
-        F.concat(F.lit(f"{column.source} is not {words}: '"), value, F.lit("'")),
+        return _split_list(value), None
+    typed, failed = _cast(name, column)
+    words = _KINDS[column.kind][1]
+    reason = F.when(
+        failed, F.concat(F.lit(f"{column.source} is not {words}: '"), value, F.lit("'"))
     )
-    return typed, failed
+    return typed, reason
 
 
 def parse_csv_lines(
@@ -239,7 +246,7 @@ def parse_csv_lines(
     typed_cols: list[Column] = []
     failures: list[Column] = []
     for i, column in enumerate(dataset.columns):
-        typed, failed = _typed(F.col(f"_v{i}"), column)
+        typed, failed = _typed(f"_v{i}", column)
         typed_cols.append(typed.alias(column.name))
         if failed is not None:
             failures.append(failed)
@@ -301,7 +308,6 @@ CSV_OPTIONS = {
     "mode": "PERMISSIVE",
     "columnNameOfCorruptRecord": CORRUPT,
 }
-_CASTS = {"int": "INT", "bigint": "BIGINT", "double": "DOUBLE"}
 
 
 def csv_read_schema(dataset: CsvDataset) -> StructType:
@@ -360,9 +366,9 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
     typed: list[Column] = []
     failed: list[Column] = [F.col(CORRUPT).isNotNull(), F.col("_inner_cr")]
     for c in dataset.columns:
-        if c.kind in _CASTS:
-            value = F.expr(f"try_cast(`{c.name}` AS {_CASTS[c.kind]})")
-            failed.append(F.col(c.name).isNotNull() & value.isNull())
+        if c.kind in _KINDS:
+            value, cast_failed = _cast(c.name, c)
+            failed.append(cast_failed)
             typed.append(value.alias(c.name))
         else:
             typed.append(F.col(c.name))

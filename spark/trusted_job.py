@@ -290,7 +290,6 @@ class TrustedJob:
         table: str,
         build: Callable[[DataFrame], DataFrame],
         partition_by: Sequence[str] = (),
-        rejected_table: str | None = None,
     ) -> TableCounts:
         """Write the rejected items, then ``build(valid items)``; two actions over the
         persisted ``items``, whose counts come from observations of those same actions."""
@@ -298,7 +297,7 @@ class TrustedJob:
         rejected, o_rej = _observed(T.rejected_rows(counted_in, self.run_date), f"{table}-rej")
         _write(
             rejected,
-            self.lake.uri(f"trusted/_rejected/{rejected_table or table}"),
+            self.lake.uri(f"trusted/_rejected/{table}"),
             T.PARTITION_COLUMNS,
         )
         valid, o_valid = _observed(T.valid_rows(items), f"{table}-valid")
