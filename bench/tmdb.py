@@ -69,7 +69,8 @@ def prepare_raw(cfg: Config, catalogue: Any) -> None:
     """Extract the whole catalogue into the prepared lake once (no latency, no limit)."""
     from fake_tmdb.server import FakeTMDb
     from ingestion.lake import LocalLake
-    from ingestion.tmdb_landing import extract, partition_prefix
+    from ingestion.tmdb_landing import extract
+    from ingestion.tmdb_raw import partition_prefix
 
     lake = LocalLake(cfg.lake_dir)
     if all(
@@ -87,7 +88,7 @@ def prepare_raw(cfg: Config, catalogue: Any) -> None:
 
 
 def _landed_details(lake_dir: Path, cfg: Config) -> int:
-    from ingestion.tmdb_landing import partition_prefix
+    from ingestion.tmdb_raw import partition_prefix
 
     manifest = lake_dir / partition_prefix("movie_details", cfg.run_date) / "_manifest.json"
     return int(json.loads(manifest.read_text())["records"])

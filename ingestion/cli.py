@@ -1,7 +1,10 @@
-"""The command line: ``python -m ingestion <command>``, a few lines over library functions.
+"""The command line: ``movie-lake <command>`` (or ``python -m ingestion <command>``), a few
+lines over library functions.
 
 Every setting of ``ingestion.settings`` has a flag named after its variable
-(``--lake-uri`` for ``LAKE_URI``); a flag beats the environment.
+(``--lake-uri`` for ``LAKE_URI``); a flag beats the environment. Each stage gives its command
+as ``HELP``, ``add_arguments(parser)`` and ``run(settings, args) -> exit code``; this module
+imports the stages, never the other way round. Exit codes: ``ingestion.exit_codes``.
 """
 
 from __future__ import annotations
@@ -12,26 +15,24 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from ingestion import csv_landing, tmdb_landing
+from ingestion.exit_codes import ExitCode
 from ingestion.lake import LakeError
 from ingestion.settings import ENV_VARS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("ingestion")
 
-# Subcommands register here: name -> (help, add_arguments, run(settings, args) -> exit code)
+PROG = "movie-lake"
+DESCRIPTION = (
+    "Land the movie lake's sources in raw. Every setting has a flag named after its "
+    "environment variable (--lake-uri for LAKE_URI); a flag beats the environment. "
+    "Exit codes: 0 ok, 1 a stage failed, 2 usage error, 3 a setting is invalid or missing."
+)
+
+# name -> (help, add_arguments, run(settings, args) -> exit code)
 Command = tuple[
     str, Callable[[argparse.ArgumentParser], None], Callable[[Settings, argparse.Namespace], int]
 ]
-COMMANDS: dict[str, Command] = {}
-
-
-def command(
-    name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-):  # noqa: A002
-    def register(run: Callable[[Settings, argparse.Namespace], int]):
-        COMMANDS[name] = (help, add_arguments or (lambda _p: None), run)
-        return run
-
-    return register
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -42,26 +43,23 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_commands()
-    parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments, _run) in COMMANDS.items():
+    for name, (help_text, add_arguments, _run) in commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(p)
         _add_setting_flags(p)
     return parser
 
 
-def _load_commands() -> None:
-    """Import the modules whose commands register themselves (kept lazy: fast --help)."""
-    import ingestion.csv_landing  # noqa: F401
-
-    try:
-        import ingestion.tmdb_landing  # noqa: F401
-    except ModuleNotFoundError as exc:  # pragma: no cover - while the TMDB stage is absent
-        if exc.name != "ingestion.tmdb_landing":
-            raise
+def commands() -> dict[str, Command]:
+    """The commands, in the order ``--help`` lists them."""
+    return {
+        "csv": (csv_landing.HELP, csv_landing.add_arguments, csv_landing.run),
+        "tmdb": (tmdb_landing.HELP, tmdb_landing.add_arguments, tmdb_landing.run),
+        "settings": (SETTINGS_HELP, _settings_arguments, _show_settings),
+    }
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,15 +77,15 @@ MISSING_KEY = (
 )
 
 
-@command(
-    "settings", "print the effective settings (the API key only as <set>)", _settings_arguments
-)
+SETTINGS_HELP = "print the effective settings (the API key only as <set>)"
+
+
 def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
     if args.require_tmdb_key and settings.tmdb_api_key is None:
         log.error("%s", MISSING_KEY)
-        return 2
+        return ExitCode.SETTINGS
     print(json.dumps(settings.dump(), indent=2))
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,10 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         settings = load_settings(**overrides)
-        return COMMANDS[args.command][2](settings, args)
-    except (SettingsError, LakeError) as exc:
+        return int(commands()[args.command][2](settings, args))
+    except SettingsError as exc:
         log.error("%s", exc)
-        return 2
+        return ExitCode.SETTINGS
+    except LakeError as exc:
+        log.error("%s", exc)
+        return ExitCode.STAGE_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

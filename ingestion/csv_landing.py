@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ingestion.cli import command
 from ingestion.csv_schema import HEADERS, SEPARATOR
+from ingestion.exit_codes import ExitCode
 from ingestion.lake import CHUNK_SIZE, Lake, LakeConflictError, PutResult, new_run_id, open_lake
 from ingestion.settings import Settings
 
@@ -284,21 +284,24 @@ def land_all(
     ]
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", choices=["movies", "series", "all"], default="all", help="what to land"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-@command("csv", "land movies.csv and series.csv in raw for RUN_DATE", _add_arguments)
-def _cli(settings: Settings, args: argparse.Namespace) -> int:
+HELP = "land movies.csv and series.csv in raw for RUN_DATE"
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """The ``csv`` command: ``land_all``; prints one JSON line per landed file."""
     datasets = ["movies", "series"] if args.dataset == "all" else [args.dataset]
     try:
         results = land_all(settings, open_lake(settings), datasets, progress=not args.no_progress)
     except CsvValidationError as exc:
         log.error("%s", exc)
-        return 2
+        return ExitCode.STAGE_FAILED
     for result in results:
         print(json.dumps(asdict(result)))
-    return 0
+    return ExitCode.OK

@@ -28,9 +28,34 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
-from spark import transforms as T
+from spark.imdb_transforms import (
+    CSV_OPTIONS,
+    MOVIES,
+    SERIES,
+    CsvDataset,
+    cluster_by_title,
+    csv_read_schema,
+    genre_entries,
+    imdb_credits,
+    imdb_rejected,
+    imdb_title_genres,
+    imdb_titles,
+    imdb_valid,
+    titles_schema,
+    type_csv_rows,
+)
+from spark.item_frames import LINES_SCHEMA, PARTITION_COLUMNS, rejected_rows, valid_rows
 from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolve_lake_root
+from spark.tmdb_transforms import (
+    details_items,
+    discover_items,
+    genre_items,
+    tmdb_details,
+    tmdb_genres,
+    tmdb_snapshots,
+)
 
 log = logging.getLogger("spark.trusted_job")
 
@@ -160,7 +185,7 @@ def plan_inputs(lake: LakeFS, run_date: dt.date) -> Inputs:
     chosen: dict[str, list[RawPartition]] = {}
     missing: list[str] = []
     on_or_before = f"on or before {run_date}"
-    for dataset in (T.MOVIES, T.SERIES):
+    for dataset in (MOVIES, SERIES):
         seen = [p for p in lake.partitions(dataset.raw_dataset) if p.date <= run_date]
         complete = [p for p in seen if p.complete]
         if complete:
@@ -197,10 +222,10 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 
 def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
-    """The lines of raw files (``T.LINES_SCHEMA``), split on ``\\n`` only, with their lake key
+    """The lines of raw files (``LINES_SCHEMA``), split on ``\\n`` only, with their lake key
     and partition date. One read per partition folder, unioned."""
     if not files:
-        return spark.createDataFrame([], T.LINES_SCHEMA)
+        return spark.createDataFrame([], LINES_SCHEMA)
     folders: dict[tuple[str, dt.date], list[RawFile]] = {}
     for f in files:
         folders.setdefault((f.key.rsplit("/", 1)[0], f.date), []).append(f)
@@ -217,17 +242,17 @@ def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
     return _union(frames)
 
 
-def read_csv(spark: SparkSession, dataset: T.CsvDataset, files: list[RawFile]) -> DataFrame:
-    """The data rows of IMDb CSV files through Spark's CSV reader (``T.CSV_OPTIONS``), as
-    ``T.csv_read_schema`` plus ``source_key`` and ``source_date``."""
-    schema = T.csv_read_schema(dataset)
+def read_csv(spark: SparkSession, dataset: CsvDataset, files: list[RawFile]) -> DataFrame:
+    """The data rows of IMDb CSV files through Spark's CSV reader (``CSV_OPTIONS``), as
+    ``csv_read_schema`` plus ``source_key`` and ``source_date``."""
+    schema = csv_read_schema(dataset)
     if not files:
-        empty = T.StructType([*schema.fields, *T.LINES_SCHEMA.fields[1:]])
+        empty = StructType([*schema.fields, *LINES_SCHEMA.fields[1:]])
         return spark.createDataFrame([], empty)
     return _union(
         [
             spark.read.schema(schema)
-            .options(**T.CSV_OPTIONS)
+            .options(**CSV_OPTIONS)
             .csv(f.uri)
             .select("*", F.lit(f.key).alias("source_key"), F.lit(f.date).alias("source_date"))
             for f in files
@@ -294,13 +319,13 @@ class TrustedJob:
         """Write the rejected items, then ``build(valid items)``; two actions over the
         persisted ``items``, whose counts come from observations of those same actions."""
         counted_in, o_in = _observed(items, f"{table}-in")
-        rejected, o_rej = _observed(T.rejected_rows(counted_in, self.run_date), f"{table}-rej")
+        rejected, o_rej = _observed(rejected_rows(counted_in, self.run_date), f"{table}-rej")
         _write(
             rejected,
             self.lake.uri(f"trusted/_rejected/{table}"),
-            T.PARTITION_COLUMNS,
+            PARTITION_COLUMNS,
         )
-        valid, o_valid = _observed(T.valid_rows(items), f"{table}-valid")
+        valid, o_valid = _observed(valid_rows(items), f"{table}-valid")
         out, o_out = _observed(build(valid), f"{table}-out")
         _write(out, self.lake.uri(f"trusted/{table}"), partition_by)
         rows_out, n_valid = _rows(o_out), _rows(o_valid)
@@ -308,37 +333,35 @@ class TrustedJob:
         self.tables[table] = counts
         return counts
 
-    def imdb(self, dataset: T.CsvDataset, files: list[RawFile]) -> None:
+    def imdb(self, dataset: CsvDataset, files: list[RawFile]) -> None:
         """One read of the CSV and one shuffle by title id, kept (``IMDB_STORAGE``) for the
         actions that write credits, rejected rows and titles; the genres come from the titles
         just written (a small table). The counts come from observations of these actions."""
-        typed = T.type_csv_rows(read_csv(self.spark, dataset, files), dataset)
-        by_title = T.cluster_by_title(typed).persist(IMDB_STORAGE)
+        typed = type_csv_rows(read_csv(self.spark, dataset, files), dataset)
+        by_title = cluster_by_title(typed).persist(IMDB_STORAGE)
         try:
             self._imdb_tables(dataset, files, by_title)
         finally:
             by_title.unpersist()
 
-    def _imdb_tables(
-        self, dataset: T.CsvDataset, files: list[RawFile], by_title: DataFrame
-    ) -> None:
+    def _imdb_tables(self, dataset: CsvDataset, files: list[RawFile], by_title: DataFrame) -> None:
         counted, o_in = _observed(by_title, f"{dataset.name}-in")
-        valid, o_valid = _observed(T.imdb_valid(counted), f"{dataset.name}-valid")
-        credits, o_credits = _observed(T.imdb_credits(valid, dataset), dataset.credits_table)
+        valid, o_valid = _observed(imdb_valid(counted), f"{dataset.name}-valid")
+        credits, o_credits = _observed(imdb_credits(valid, dataset), dataset.credits_table)
         _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
         rejected, o_rej = _observed(
-            T.imdb_rejected(by_title, dataset, self.run_date), f"{dataset.name}-rejected"
+            imdb_rejected(by_title, dataset, self.run_date), f"{dataset.name}-rejected"
         )
         _write(
             rejected,
             self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
-            T.PARTITION_COLUMNS,
+            PARTITION_COLUMNS,
         )
         titles_uri = self.lake.uri(f"trusted/{dataset.titles_table}")
         titles, o_titles = _observed(
-            T.imdb_titles(T.imdb_valid(by_title), dataset),
+            imdb_titles(imdb_valid(by_title), dataset),
             dataset.titles_table,
-            F.sum(T.genre_entries()).alias("genre_entries"),
+            F.sum(genre_entries()).alias("genre_entries"),
         )
         _write(titles, titles_uri)
         rows_in, n_rejected, n_valid = _rows(o_in), _rows(o_rej), _rows(o_valid)
@@ -350,13 +373,13 @@ class TrustedJob:
             rows_in, n_titles, n_rejected, n_valid - n_titles
         )
         self._check_manifest(dataset, files, rows_in)
-        written = self.spark.read.schema(T.titles_schema(dataset)).parquet(titles_uri)
-        genres, o_genres = _observed(T.imdb_title_genres(written), dataset.genres_table)
+        written = self.spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
+        genres, o_genres = _observed(imdb_title_genres(written), dataset.genres_table)
         _write(genres, self.lake.uri(f"trusted/{dataset.genres_table}"))
         entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
         self.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
-    def _check_manifest(self, dataset: T.CsvDataset, files: list[RawFile], rows_in: int) -> None:
+    def _check_manifest(self, dataset: CsvDataset, files: list[RawFile], rows_in: int) -> None:
         """The landing counted the data rows of each file: the job must read as many."""
         counted = [f.records for f in files]
         if any(c is None for c in counted):
@@ -417,18 +440,18 @@ def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]
     inputs = plan_inputs(lake, args.run_date)
     job = TrustedJob(spark, lake, args.run_date)
 
-    for dataset in (T.MOVIES, T.SERIES):
+    for dataset in (MOVIES, SERIES):
         log.info("%s: %s", dataset.name, [f.key for f in inputs.files[dataset.name]])
         job.imdb(dataset, inputs.files[dataset.name])
     job.tmdb(
         "tmdb_movie_snapshots",
         inputs.files["discover"],
-        T.discover_items,
-        T.tmdb_snapshots,
-        T.PARTITION_COLUMNS,
+        discover_items,
+        tmdb_snapshots,
+        PARTITION_COLUMNS,
     )
-    job.tmdb("tmdb_movie_details", inputs.files["movie_details"], T.details_items, T.tmdb_details)
-    job.tmdb("tmdb_genres", inputs.files["genres"], T.genre_items, T.tmdb_genres)
+    job.tmdb("tmdb_movie_details", inputs.files["movie_details"], details_items, tmdb_details)
+    job.tmdb("tmdb_genres", inputs.files["genres"], genre_items, tmdb_genres)
     job.reconcile()
 
     report: dict[str, Any] = {

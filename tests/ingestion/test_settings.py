@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.cli import main
+from ingestion.exit_codes import ExitCode
 from ingestion.settings import SettingsError, load_settings, parse_lake_uri
 
 
@@ -66,13 +67,13 @@ def test_unreadable_key_file_names_the_file_not_the_key(tmp_path: Path) -> None:
 
 
 def test_cli_reports_a_bad_setting_and_exits_non_zero(caplog) -> None:  # noqa: ANN001
-    assert main(["settings", "--run-date", "yesterday"]) == 2
+    assert main(["settings", "--run-date", "yesterday"]) == ExitCode.SETTINGS
     assert "RUN_DATE 'yesterday' is not a date" in caplog.text
 
 
 def test_require_tmdb_key_stops_with_instructions(caplog, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.delenv("TMDB_API_KEY", raising=False)
     monkeypatch.delenv("TMDB_API_KEY_FILE", raising=False)
-    assert main(["settings", "--require-tmdb-key"]) == 2
+    assert main(["settings", "--require-tmdb-key"]) == ExitCode.SETTINGS
     assert "set TMDB_API_KEY, or TMDB_API_KEY_FILE" in caplog.text
     assert main(["settings", "--require-tmdb-key", "--tmdb-api-key", "x"]) == 0

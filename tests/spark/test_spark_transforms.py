@@ -17,22 +17,49 @@ from spark_raw_builder import (
     series_row,
 )
 
-from spark import transforms as T
+from spark.imdb_transforms import (
+    CSV_OPTIONS,
+    GENRES_SCHEMA,
+    MOVIES,
+    SERIES,
+    CsvDataset,
+    credits_schema,
+    csv_read_schema,
+    imdb_credits,
+    imdb_rejected,
+    imdb_title_genres,
+    imdb_titles,
+    imdb_valid,
+    parse_csv_lines,
+    type_csv_rows,
+)
+from spark.item_frames import LINES_SCHEMA, REJECTED_SCHEMA, rejected_rows, valid_rows
+from spark.tmdb_transforms import (
+    DETAILS_TABLE_SCHEMA,
+    GENRES_TABLE_SCHEMA,
+    SNAPSHOTS_SCHEMA,
+    details_items,
+    discover_items,
+    genre_items,
+    tmdb_details,
+    tmdb_genres,
+    tmdb_snapshots,
+)
 
 DAY = dt.date(2024, 1, 2)
 KEY = "raw/local/csv/movies/year=2024/month=01/day=02/movies.csv"
 
 
 def lines(spark: SparkSession, values: list[str], date: dt.date = DAY, key: str = KEY) -> DataFrame:
-    return spark.createDataFrame([(v, key, date) for v in values], T.LINES_SCHEMA)
+    return spark.createDataFrame([(v, key, date) for v in values], LINES_SCHEMA)
 
 
-def typed_rows(spark: SparkSession, rows: list[str], dataset: T.CsvDataset = T.MOVIES) -> DataFrame:
+def typed_rows(spark: SparkSession, rows: list[str], dataset: CsvDataset = MOVIES) -> DataFrame:
     """Rows through the job's CSV reader settings (from memory: no header, no line endings)."""
-    options = {**T.CSV_OPTIONS, "header": "false"}
-    read = spark.read.schema(T.csv_read_schema(dataset)).options(**options)
+    options = {**CSV_OPTIONS, "header": "false"}
+    read = spark.read.schema(csv_read_schema(dataset)).options(**options)
     frame = read.csv(spark.sparkContext.parallelize(rows, 1))
-    return T.type_csv_rows(
+    return type_csv_rows(
         frame.select("*", F.lit(KEY).alias("source_key"), F.lit(DAY).alias("source_date")), dataset
     )
 
@@ -51,11 +78,11 @@ def test_parse_rejects_bad_rows_with_their_reason(spark_session: SparkSession) -
     fractional_minutes = movie_row("tt0000007", tempoMinutos="95.5")
     no_id = movie_row("\\N")
     parsed = by_line(
-        T.parse_csv_lines(
+        parse_csv_lines(
             lines(
                 spark_session,
                 [
-                    T.MOVIES.header,
+                    MOVIES.header,
                     good,
                     too_few,
                     too_many,
@@ -66,10 +93,10 @@ def test_parse_rejects_bad_rows_with_their_reason(spark_session: SparkSession) -
                     no_id,
                 ],
             ),
-            T.MOVIES,
+            MOVIES,
         )
     )
-    assert T.MOVIES.header not in parsed  # the header is skipped, not rejected
+    assert MOVIES.header not in parsed  # the header is skipped, not rejected
     assert parsed[good]["reason"] is None
     assert parsed[too_few]["reason"] == "wrong field count: 3 fields, expected 15"
     assert parsed[too_many]["reason"] == "wrong field count: 16 fields, expected 15"
@@ -90,7 +117,7 @@ def test_parse_turns_imdb_nulls_into_nulls_before_casting(spark_session: SparkSe
         tituloOriginal="\\N",
         anoFalecimento="2001",
     )
-    parsed = T.parse_csv_lines(lines(spark_session, [row]), T.MOVIES).collect()[0]
+    parsed = parse_csv_lines(lines(spark_session, [row]), MOVIES).collect()[0]
     assert parsed["reason"] is None
     assert parsed["release_year"] is None
     assert parsed["average_rating"] is None
@@ -104,7 +131,7 @@ def test_parse_turns_imdb_nulls_into_nulls_before_casting(spark_session: SparkSe
 
 def test_parse_keeps_quotes_and_strips_only_the_line_ending(spark_session: SparkSession) -> None:
     row = movie_row("tt0000001", tituloPincipal='The "Thing", part 2', personagem="HerselfSelf")
-    parsed = T.parse_csv_lines(lines(spark_session, [row + "\r"]), T.MOVIES).collect()[0]
+    parsed = parse_csv_lines(lines(spark_session, [row + "\r"]), MOVIES).collect()[0]
     assert parsed["raw_line"] == row
     assert parsed["primary_title"] == 'The "Thing", part 2'
     assert parsed["known_for_title_ids"][-1] == "tt0000002"  # no \r left on the last field
@@ -113,7 +140,7 @@ def test_parse_keeps_quotes_and_strips_only_the_line_ending(spark_session: Spark
 def test_parse_series_reads_end_year(spark_session: SparkSession) -> None:
     rows = [series_row("tt5000001", anoTermino="\\N"), series_row("tt5000002")]
     parsed = {
-        r["title_id"]: r for r in T.parse_csv_lines(lines(spark_session, rows), T.SERIES).collect()
+        r["title_id"]: r for r in parse_csv_lines(lines(spark_session, rows), SERIES).collect()
     }
     assert parsed["tt5000001"]["end_year"] is None
     assert parsed["tt5000002"]["end_year"] == 2003
@@ -129,8 +156,8 @@ def test_titles_rule_most_votes_then_first_line_wins(spark_session: SparkSession
         movie_row("tt0000002", "Amy", tituloPincipal="Tie A", numeroVotos="5"),
         movie_row("tt0000003", "Only", numeroVotos="\\N", anoNascimento="\\N"),
     ]
-    valid = T.imdb_valid(typed_rows(spark_session, rows))
-    titles = {r["title_id"]: r for r in T.imdb_titles(valid, T.MOVIES).collect()}
+    valid = imdb_valid(typed_rows(spark_session, rows))
+    titles = {r["title_id"]: r for r in imdb_titles(valid, MOVIES).collect()}
     assert sorted(titles) == ["tt0000001", "tt0000002", "tt0000003"]
     assert titles["tt0000001"]["primary_title"] == "Most votes"
     assert titles["tt0000001"]["genres"] == ["War"]  # the winner's fields, all together
@@ -143,10 +170,10 @@ def test_credits_drop_exact_duplicate_rows_only(spark_session: SparkSession) -> 
     a = movie_row("tt0000001", "Ana")
     b = movie_row("tt0000001", "Bia")
     a_other_role = movie_row("tt0000001", "Ana", personagem="Villain")
-    credits = T.imdb_credits(
-        T.imdb_valid(typed_rows(spark_session, [a, b, a, a_other_role, a])), T.MOVIES
+    credits = imdb_credits(
+        imdb_valid(typed_rows(spark_session, [a, b, a, a_other_role, a])), MOVIES
     )
-    assert credits.schema == T.credits_schema(T.MOVIES)
+    assert credits.schema == credits_schema(MOVIES)
     rows = sorted((r["artist_name"], r["characters"]) for r in credits.collect())
     assert rows == [("Ana", "Herself"), ("Ana", "Villain"), ("Bia", "Herself")]
 
@@ -163,10 +190,10 @@ def test_typed_rows_flag_what_the_reasons_explain(spark_session: SparkSession) -
         movie_row("tt0000006", personagem="Her\rself"),
     ]
     typed = typed_rows(spark_session, rows)
-    [valid] = T.imdb_valid(typed).collect()
+    [valid] = imdb_valid(typed).collect()
     assert valid["professions"] == "" and valid["death_year"] is None
     assert valid["original_title"] == ""  # an empty text field stays an empty string
-    rejected = {r["raw_line"]: r["reason"] for r in T.imdb_rejected(typed, T.MOVIES, DAY).collect()}
+    rejected = {r["raw_line"]: r["reason"] for r in imdb_rejected(typed, MOVIES, DAY).collect()}
     assert rejected == {
         rows[1]: "wrong field count: 3 fields, expected 15",
         rows[2]: "anoLancamento is not an integer: '19x9'",
@@ -182,9 +209,9 @@ def test_title_genres_one_row_per_title_and_genre(spark_session: SparkSession) -
         movie_row("tt0000001", genero="Horror,Drama,Horror"),
         movie_row("tt0000002", genero="\\N"),
     ]
-    valid = T.imdb_valid(typed_rows(spark_session, rows))
-    genres = T.imdb_title_genres(T.imdb_titles(valid, T.MOVIES))
-    assert genres.schema == T.GENRES_SCHEMA
+    valid = imdb_valid(typed_rows(spark_session, rows))
+    genres = imdb_title_genres(imdb_titles(valid, MOVIES))
+    assert genres.schema == GENRES_SCHEMA
     assert sorted(tuple(r) for r in genres.collect()) == [
         ("tt0000001", "Drama"),
         ("tt0000001", "Horror"),
@@ -192,9 +219,9 @@ def test_title_genres_one_row_per_title_and_genre(spark_session: SparkSession) -
 
 
 def test_rejected_rows_carry_reason_source_and_run_date(spark_session: SparkSession) -> None:
-    parsed = T.parse_csv_lines(lines(spark_session, ["tt1|short"]), T.MOVIES)
-    rejected = T.rejected_rows(parsed, dt.date(2024, 2, 1))
-    assert rejected.schema.simpleString() == T.REJECTED_SCHEMA.simpleString()
+    parsed = parse_csv_lines(lines(spark_session, ["tt1|short"]), MOVIES)
+    rejected = rejected_rows(parsed, dt.date(2024, 2, 1))
+    assert rejected.schema.simpleString() == REJECTED_SCHEMA.simpleString()
     [row] = rejected.collect()
     assert row["raw_line"] == "tt1|short"
     assert row["reason"].startswith("wrong field count")
@@ -214,7 +241,7 @@ def test_discover_items_reject_bad_lines_and_empty_strings_become_null(
         ]
     )
     error = discover_page([], status=500)
-    items = by_line(T.discover_items(lines(spark_session, [page, "{not json", error])))
+    items = by_line(discover_items(lines(spark_session, [page, "{not json", error])))
     movies = json.loads(page)["response"]["results"]
     first = items[json.dumps(movies[0], ensure_ascii=False, separators=(",", ":"))]
     assert first["reason"] is None
@@ -236,8 +263,8 @@ def test_snapshots_dedupe_by_id_keeping_the_latest_fetch(spark_session: SparkSes
         page=2,
         fetched_at="2024-01-02T10:05:00Z",
     )
-    snapshot = T.tmdb_snapshots(T.valid_rows(T.discover_items(lines(spark_session, [early, late]))))
-    assert snapshot.schema.simpleString() == T.SNAPSHOTS_SCHEMA.simpleString()
+    snapshot = tmdb_snapshots(valid_rows(discover_items(lines(spark_session, [early, late]))))
+    assert snapshot.schema.simpleString() == SNAPSHOTS_SCHEMA.simpleString()
     rows = {r["tmdb_id"]: r for r in snapshot.collect()}
     assert sorted(rows) == [7, 8]
     assert rows[7]["popularity"] == 9.0
@@ -256,8 +283,8 @@ def test_details_latest_per_id_across_partitions(spark_session: SparkSession) ->
         [details(5, "", title="New", fetched_at="2024-01-03T00:00:00Z"), details(6, None)],
         dt.date(2024, 1, 3),
     )
-    table = T.tmdb_details(T.valid_rows(T.details_items(old.unionByName(new))))
-    assert table.schema.simpleString() == T.DETAILS_TABLE_SCHEMA.simpleString()
+    table = tmdb_details(valid_rows(details_items(old.unionByName(new))))
+    assert table.schema.simpleString() == DETAILS_TABLE_SCHEMA.simpleString()
     rows = {r["tmdb_id"]: r for r in table.collect()}
     assert rows[5]["title"] == "New"
     assert rows[5]["imdb_id"] is None  # "" -> null
@@ -283,8 +310,8 @@ def test_genres_come_from_the_latest_list_per_language(
         dt.date(2024, 1, 2),
     )
     frames = [old, new] if older_first else [new, old]
-    table = T.tmdb_genres(T.valid_rows(T.genre_items(frames[0].unionByName(frames[1]))))
-    assert table.schema.simpleString() == T.GENRES_TABLE_SCHEMA.simpleString()
+    table = tmdb_genres(valid_rows(genre_items(frames[0].unionByName(frames[1]))))
+    assert table.schema.simpleString() == GENRES_TABLE_SCHEMA.simpleString()
     assert sorted(tuple(r) for r in table.collect()) == [
         (27, "Horror", "en-US"),
         (27, "Terror", "pt-BR"),  # pt-BR's latest list is the older partition

@@ -25,7 +25,9 @@ from fake_tmdb import Catalogue, FakeTMDb, build_catalogue
 from ingestion.cli import main
 from ingestion.lake import LocalLake
 from ingestion.tmdb_client import TMDbAuthError, TMDbRequestError
-from ingestion.tmdb_landing import MAX_RESULTS, extract, partition_prefix
+from ingestion.tmdb_discover import MAX_RESULTS
+from ingestion.tmdb_landing import extract
+from ingestion.tmdb_raw import partition_prefix
 
 HORROR = 27
 RUN_DAY = dt.date.fromisoformat(RUN_DATE)

@@ -13,7 +13,7 @@ from tmdb_helpers import API_KEY, RUN_DATE
 from fake_tmdb import FakeTMDb
 from ingestion.lambda_handler import handle, lambda_handler
 from ingestion.settings import SettingsError
-from ingestion.tmdb_landing import TMDbDeadlineError
+from ingestion.tmdb_pool import TMDbDeadlineError
 
 DAY = "year={}/month={}/day={}/".format(*RUN_DATE.split("-"))
 
