@@ -1,6 +1,6 @@
 """A seeded, deterministic generator of IMDb-shaped ``movies.csv`` and ``series.csv``.
 
-The files have exactly the real headers and every quirk of the real ones (ARCHITECTURE.md):
+The files have exactly the real headers and every quirk of the real ones (docs/architecture.md):
 ``|`` separator with no quoting (a ``"`` is an ordinary character), ``\\N`` as null in any
 column (``anoLancamento`` included), an empty ``profissao`` now and then, one row per
 title x credited artist with the title fields repeated, comma lists in ``genero``,

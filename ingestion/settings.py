@@ -1,7 +1,7 @@
 """One typed settings object for every stage, read once from the environment and CLI flags.
 
-Each field maps to an environment variable of ARCHITECTURE.md; a CLI flag of the same name
-(``--lake-uri`` for ``LAKE_URI``) overrides it. Values are validated here, so a bad
+Each field maps to an environment variable (the README's settings table); a CLI flag of the
+same name (``--lake-uri`` for ``LAKE_URI``) overrides it. Values are validated here, so a bad
 ``RUN_DATE`` or an unknown lake scheme fails before any work starts.
 """
 
