@@ -116,6 +116,7 @@ def test_missing_secret_name_or_a_local_lake_is_a_clear_error(
         lambda_handler({}, FakeContext())
 
 
+@pytest.mark.slow  # a moto server
 def test_an_existing_secret_without_a_value_says_how_to_set_it(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +133,7 @@ def test_an_existing_secret_without_a_value_says_how_to_set_it(
         lambda_handler({}, FakeContext())
 
 
+@pytest.mark.slow  # a moto server
 def test_the_handler_returns_every_key_the_state_machine_selects(
     aws: dict[str, Any], fake_tmdb: FakeTMDb, monkeypatch: pytest.MonkeyPatch
 ) -> None:
