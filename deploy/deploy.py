@@ -1,4 +1,4 @@
-"""Deploy movie-lake to AWS with boto3 (no AWS CLI needed). Needs credentials; see
+r"""Deploy movie-lake to AWS with boto3 (no AWS CLI needed). Needs credentials; see
 docs/deploy-aws.md. Run ``python -m deploy.package`` (``make package``) first.
 
 1. the artifacts stack (``cloudformation/movie-lake-artifacts.yaml``): a private bucket;
@@ -10,6 +10,34 @@ Each stack goes through a change set, so a deploy with nothing new changes nothi
 
     python -m deploy.deploy --env dev [--region eu-west-1] [--alert-email ops@example.org]
                             [--parameter GlueNumberOfWorkers=4 ...]
+
+The same three steps with the AWS CLI, for --env dev (aws cloudformation deploy also goes
+through a change set):
+
+    aws cloudformation deploy --stack-name movie-lake-dev-artifacts \
+      --template-file cloudformation/movie-lake-artifacts.yaml \
+      --parameter-overrides EnvironmentName=dev --tags project=movie-lake
+    BUCKET=$(aws cloudformation describe-stack-resource --stack-name movie-lake-dev-artifacts \
+      --logical-resource-id ArtifactBucket \
+      --query StackResourceDetail.PhysicalResourceId --output text)
+    key() { jq -r ".artifacts.$1.key" build/aws/manifest.json; }
+    aws s3 cp build/aws/tmdb-extract.zip "s3://$BUCKET/$(key lambda)"
+    aws s3 cp build/aws/glue_entry.py "s3://$BUCKET/$(key glue_script)"
+    aws s3 cp build/aws/spark.zip "s3://$BUCKET/$(key glue_code)"
+    aws s3 cp build/aws/dbt-project.zip "s3://$BUCKET/$(key dbt)"
+    aws cloudformation deploy --stack-name movie-lake-dev \
+      --template-file cloudformation/movie-lake.yaml \
+      --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --tags project=movie-lake \
+      --parameter-overrides EnvironmentName=dev ArtifactBucketName="$BUCKET" \
+        LambdaCodeKey="$(key lambda)" GlueScriptKey="$(key glue_script)" \
+        GlueCodeKey="$(key glue_code)" DbtSourceKey="$(key dbt)"
+
+(--alert-email and --parameter become more Key=Value pairs of --parameter-overrides, e.g.
+AlertEmail=ops@example.org GlueNumberOfWorkers=4.) One difference: aws cloudformation deploy
+keeps the previous value of a parameter left out, where this script sends every parameter each
+time (one left out returns to its default).
+The main template is inlined while it stays under 51,200 bytes; past that this script uploads
+it to the artifacts bucket, as --s3-bucket "$BUCKET" would make the AWS CLI do.
 """
 
 from __future__ import annotations
@@ -211,7 +239,11 @@ def _parameter(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.deploy", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the commands as written
+    )
     parser.add_argument("--env", default="dev", help="EnvironmentName (default dev)")
     parser.add_argument("--region", default=None, help="AWS region (default: AWS_REGION)")
     parser.add_argument("--profile", default=None, help="a named AWS profile")

@@ -34,7 +34,17 @@ def read_api_key(secret_name: str, client: Any) -> Secret:
     """The TMDB key from Secrets Manager: a plain string, or JSON with an ``api_key`` field."""
     try:
         value = client.get_secret_value(SecretId=secret_name)
-    except client.exceptions.ResourceNotFoundException:
+    except client.exceptions.ResourceNotFoundException as exc:
+        # Secrets Manager answers ResourceNotFound both for a missing secret and for one that
+        # exists without a value, as the stack creates it ("can't find the specified secret
+        # value for staging label: AWSCURRENT"); only the message tells them apart.
+        if "secret value" in str(exc):
+            raise SettingsError(
+                f"the secret {secret_name!r} ({SECRET_ENV}) has no value yet: put the TMDB API "
+                f"key in it, e.g. aws secretsmanager put-secret-value --secret-id {secret_name} "
+                '--secret-string "$(cat tmdb-api-key.txt)" (the bare key, or JSON '
+                '{"api_key": "..."}; docs/deploy-aws.md, step 3)'
+            ) from None
         raise SettingsError(
             f"the secret {secret_name!r} ({SECRET_ENV}) does not exist: create it holding the "
             'TMDB API key, or JSON {"api_key": "..."}'

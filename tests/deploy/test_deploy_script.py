@@ -1,7 +1,6 @@
-"""deploy/deploy.py against a local moto server: the artifacts stack through a change set,
-content-addressed uploads, and the parameters handed to the main template. (moto cannot
-create the main stack's Glue, Athena, CodeBuild or Scheduler resources, so that last step is
-checked against the template's parameters instead.)"""
+"""deploy/deploy.py's parts against a local moto server: the artifacts stack through a change
+set, content-addressed uploads, the parameters handed to the main template, and its --help.
+The whole deployment of both stacks on moto is test_deploy_stacks_on_moto.py."""
 
 from __future__ import annotations
 
@@ -74,3 +73,48 @@ def test_main_stack_gets_every_parameter_it_has_no_default_for(
 def test_deploy_without_a_package_says_to_run_make_package(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="run `make package` first"):
         load_manifest(tmp_path / "manifest.json")
+
+
+def test_help_gives_the_equivalent_aws_cloudformation_deploy_of_each_stack(
+    main_template: dict[str, Any], artifacts_template: dict[str, Any]
+) -> None:
+    """--help prints the docstring as written: one `aws cloudformation deploy` per stack, the
+    main one with every parameter the template has no default for."""
+    import contextlib
+    import io
+    import re
+    import shlex
+
+    from deploy.deploy import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["--help"])
+    text = out.getvalue().replace("\\\n", " ")
+    commands = [
+        shlex.split(line)
+        for line in text.splitlines()
+        if "aws cloudformation deploy --stack-name" in line
+    ]
+    by_template = {c[c.index("--template-file") + 1]: c for c in commands}
+    assert set(by_template) == {
+        "cloudformation/movie-lake-artifacts.yaml",
+        "cloudformation/movie-lake.yaml",
+    }
+    for name, template in (
+        ("cloudformation/movie-lake-artifacts.yaml", artifacts_template),
+        ("cloudformation/movie-lake.yaml", main_template),
+    ):
+        command = by_template[name]
+        overrides = command[command.index("--parameter-overrides") + 1 :]
+        overrides = overrides[: next((i for i, o in enumerate(overrides) if o[:2] == "--"), None)]
+        given = {item.split("=", 1)[0] for item in overrides}
+        required = {k for k, v in template["Parameters"].items() if "Default" not in v}
+        assert required <= given, (name, required - given)
+        assert given <= set(template["Parameters"]) | {"EnvironmentName"}
+    main_command = by_template["cloudformation/movie-lake.yaml"]
+    assert "CAPABILITY_NAMED_IAM" in main_command
+    # Each artifact key comes from the manifest entry the script itself uses.
+    for name, parameter in KEY_PARAMETERS.items():
+        assert re.search(rf'{parameter}="\$\(key {name}\)"', text), parameter
+        assert re.search(rf'aws s3 cp build/aws/\S+ "s3://\$BUCKET/\$\(key {name}\)"', text)

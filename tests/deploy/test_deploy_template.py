@@ -5,6 +5,7 @@ Lambda -> Glue -> dbt run that alerts on failure), read from the templates thems
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -357,3 +358,143 @@ def test_glue_databases_and_dbt_settings_match_the_dbt_project(
     project = resources(main_template, "AWS::CodeBuild::Project")["DbtProject"]
     codebuild_vars = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
     assert profile_vars <= codebuild_vars, profile_vars - codebuild_vars
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def dbt_athena_omits_table_locations(work_group_configuration: dict[str, Any]) -> bool:
+    """dbt-athena's own rule (AthenaAdapter.is_work_group_output_location_enforced), applied
+    to a work group as the template configures it: when it holds, dbt-athena leaves
+    external_location out of CREATE TABLE AS and Athena puts a hive table under the work
+    group's results location (dbt-labs/dbt-athena#160, #223, #539)."""
+    from types import SimpleNamespace
+
+    from dbt.adapters.athena.impl import AthenaAdapter
+
+    credentials = SimpleNamespace(work_group="the-work-group", skip_workgroup_check=False)
+    connection = SimpleNamespace(credentials=credentials)
+    adapter = SimpleNamespace(
+        connections=SimpleNamespace(get_thread_connection=lambda: connection),
+        _get_work_group=lambda name: {"WorkGroup": {"Configuration": work_group_configuration}},
+    )
+    return bool(AthenaAdapter.is_work_group_output_location_enforced(adapter))  # type: ignore[arg-type]
+
+
+def test_refined_tables_land_under_the_lake_refined_prefix_not_in_the_results_bucket(
+    main_template: dict[str, Any],
+) -> None:
+    project = resources(main_template, "AWS::CodeBuild::Project")["DbtProject"]
+    env = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    groups = resources(main_template, "AWS::Athena::WorkGroup")
+    dbt_group = groups[env["ATHENA_WORK_GROUP"]["Ref"]]["WorkGroupConfiguration"]
+    assert not dbt_athena_omits_table_locations(dbt_group)
+    assert render(env["ATHENA_S3_DATA_DIR"]) == "s3://${LakeBucket}/refined/"
+    assert render(env["ATHENA_S3_STAGING_DIR"]).startswith("s3://${AthenaResultsBucket}/")
+    # The rule is the one that bit: dbt in the analysts' (enforcing) work group would write
+    # its tables into the results bucket, whose objects expire.
+    analysts = groups["AthenaWorkGroup"]["WorkGroupConfiguration"]
+    assert dbt_athena_omits_table_locations(analysts)
+    assert render(analysts["ResultConfiguration"]["OutputLocation"]).startswith(
+        "s3://${AthenaResultsBucket}/"
+    )
+    # dbt may run queries in its own work group only.
+    athena_grants = [
+        render(r)
+        for st in allow_statements(main_template)["DbtRole"]
+        if any(a.startswith("athena:StartQueryExecution") for a in as_list(st["Action"]))
+        for r in as_list(st["Resource"])
+    ]
+    assert athena_grants and all(g.endswith("workgroup/${DbtWorkGroup}") for g in athena_grants)
+
+
+@pytest.mark.parametrize("which", ["main_template", "artifacts_template"])
+def test_no_bucket_can_make_its_stack_deletion_fail(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """CloudFormation cannot delete a bucket that holds objects: every bucket is retained."""
+    template = request.getfixturevalue(which)
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::S3::Bucket":
+            assert resource.get("DeletionPolicy") == "Retain", name
+            assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_glue_job_logs_go_to_log_groups_of_the_stack_that_expire(
+    main_template: dict[str, Any],
+) -> None:
+    job = resources(main_template, "AWS::Glue::Job")["TrustedJob"]
+    prefix = render(job["DefaultArguments"]["--custom-logGroup-prefix"])
+    log_groups = resources(main_template, "AWS::Logs::LogGroup").values()
+    groups = {render(p["LogGroupName"]): p for p in log_groups}
+    for suffix in ("/error", "/output"):  # where Glue 5 writes under a custom prefix
+        assert prefix + suffix in groups
+        assert int(groups[prefix + suffix]["RetentionInDays"]) > 0
+    assert all(int(p.get("RetentionInDays", 0)) > 0 for p in groups.values())
+    log_grants = {
+        render(r)
+        for st in allow_statements(main_template)["TrustedJobRole"]
+        if any(a.startswith("logs:") for a in as_list(st["Action"]))
+        for r in as_list(st["Resource"])
+    }
+    assert log_grants == {
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + prefix + "/*"
+    }
+
+
+JSONPATH_FIELDS = {"Parameters", "ResultSelector", "ResultPath", "InputPath", "OutputPath"}
+
+
+def failure_message(main_template: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    """NotifyFailure's SNS message for a caught error, its JSONata evaluated as Step Functions
+    would (jsonata-python; Step Functions implements JSONata 2.0)."""
+    import jsonata
+
+    machine = resources(main_template, "AWS::StepFunctions::StateMachine")["PipelineStateMachine"]
+    message = machine["Definition"]["States"]["NotifyFailure"]["Arguments"]["Message"]
+    states = {
+        "input": {"run_date": "2024-03-01", "tmdb": {"movies": 3}, "error": error},
+        "context": {"Execution": {"Id": "arn:aws:states:eu-west-1:1:execution:daily:run-1"}},
+    }
+    out = {}
+    for key, value in message.items():
+        expression = re.fullmatch(r"\{%(.*)%\}", value, re.DOTALL)
+        assert expression, f"{key}: {value!r} is not a JSONata expression"
+        out[key] = jsonata.Jsonata(expression.group(1)).evaluate(None, {"states": states})
+    return out
+
+
+def test_failure_alert_carries_a_trimmed_cause_within_the_sns_limit(
+    main_template: dict[str, Any],
+) -> None:
+    machine = resources(main_template, "AWS::StepFunctions::StateMachine")["PipelineStateMachine"]
+    notify = machine["Definition"]["States"]["NotifyFailure"]
+    assert notify["QueryLanguage"] == "JSONata" and not JSONPATH_FIELDS & set(notify)
+    for name, state in machine["Definition"]["States"].items():
+        if state.get("QueryLanguage") != "JSONata":
+            assert "Arguments" not in state and "Output" not in state, name
+
+    huge = "Traceback: " + "x" * 400_000  # a cause far beyond SNS's 256 KiB
+    message = failure_message(main_template, {"Error": "Lambda.Unknown", "Cause": huge})
+    assert len(json.dumps(message).encode()) < 8_000
+    assert message["cause"] == huge[:2000] and message["cause_truncated"] is True
+    assert message["error"] == "Lambda.Unknown" and message["run_date"] == "2024-03-01"
+    assert message["execution"].endswith(":run-1")
+
+    short = failure_message(main_template, {"Error": "States.TaskFailed", "Cause": "boom"})
+    assert short["cause"] == "boom" and short["cause_truncated"] is False
+    bare = failure_message(main_template, {"Error": "States.Timeout"})
+    assert bare["cause"] == "" and bare["cause_truncated"] is False
+
+
+def test_failures_no_catch_reports_alert_through_eventbridge(main_template: dict[str, Any]) -> None:
+    rule = resources(main_template, "AWS::Events::Rule")["PipelineStoppedRule"]
+    branches = rule["EventPattern"]["detail"]["$or"]
+    statuses = {s for branch in branches for s in branch["status"]}
+    assert statuses == {"FAILED", "TIMED_OUT", "ABORTED"}
+    machine = resources(main_template, "AWS::StepFunctions::StateMachine")["PipelineStateMachine"]
+    reported = machine["Definition"]["States"]["Failed"]["Error"]
+    failed = next(b for b in branches if b["status"] == ["FAILED"])
+    assert failed["error"] == [{"anything-but": [reported]}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": "AlertTopic"} and "InputTransformer" in target

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +18,7 @@ from ingestion.settings import SettingsError
 from ingestion.tmdb_pool import TMDbDeadlineError
 
 DAY = "year={}/month={}/day={}/".format(*RUN_DATE.split("-"))
+MAIN_TEMPLATE = Path(__file__).resolve().parents[2] / "cloudformation" / "movie-lake.yaml"
 
 
 class FakeContext:
@@ -111,3 +114,44 @@ def test_missing_secret_name_or_a_local_lake_is_a_clear_error(
     monkeypatch.setenv("LAKE_URI", "./lake")
     with pytest.raises(SettingsError, match="not an S3 URI"):
         lambda_handler({}, FakeContext())
+
+
+@pytest.mark.slow  # a moto server
+def test_an_existing_secret_without_a_value_says_how_to_set_it(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack creates the secret empty: that is not "does not exist"."""
+    aws["secrets"].create_secret(Name=aws["secret"], Description="created empty, as the stack does")
+    with pytest.raises(SettingsError) as empty:
+        lambda_handler({}, FakeContext())
+    message = str(empty.value)
+    assert "has no value yet" in message and "does not exist" not in message
+    assert f"put-secret-value --secret-id {aws['secret']}" in message
+
+    monkeypatch.setenv("TMDB_API_KEY_SECRET", aws["secret"] + "-missing")
+    with pytest.raises(SettingsError, match="does not exist"):
+        lambda_handler({}, FakeContext())
+
+
+@pytest.mark.slow  # a moto server
+def test_the_handler_returns_every_key_the_state_machine_selects(
+    aws: dict[str, Any], fake_tmdb: FakeTMDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ExtractTmdb's ResultSelector reads $.Payload.<key>: a key the handler does not return is a
+    States.Runtime error, which no Catch sees (the execution fails without NotifyFailure)."""
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(MAIN_TEMPLATE))
+    assert not problems and template is not None
+    machine = template["Resources"]["PipelineStateMachine"]["Properties"]["Definition"]
+    selector = machine["States"]["ExtractTmdb"]["ResultSelector"]
+    paths = [re.fullmatch(r"\$\.Payload\.(\w+)", path) for path in selector.values()]
+    assert all(paths), selector
+    keys = {match.group(1) for match in paths if match}
+    assert len(keys) == len(selector) >= 5
+
+    aws["secrets"].create_secret(Name=aws["secret"], SecretString=API_KEY)
+    monkeypatch.setenv("TMDB_BASE_URL", fake_tmdb.base_url)
+    result = json.loads(json.dumps(lambda_handler({"max_movies": 3}, FakeContext())))
+    assert keys <= set(result), keys - set(result)
+    assert all(result[key] is not None for key in keys)
