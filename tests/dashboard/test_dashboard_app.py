@@ -62,3 +62,12 @@ def test_the_launcher_refuses_an_s3_lake_before_starting_anything(
     monkeypatch.setenv("LAKE_URI", "s3://bucket/lake")
     assert main(["--port", "8599"]) == 2
     assert "DASHBOARD_DUCKDB" in caplog.text
+
+
+def test_without_chromium_or_apt_get_the_browser_tests_get_a_clear_skip_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from headless_browser import ensure_chromium
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither chromium nor apt-get on it
+    assert ensure_chromium() == "Chromium is not installed and there is no apt-get to install it"
