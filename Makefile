@@ -84,3 +84,10 @@ refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: Duc
 docs: $(STAMP) ## generate the dbt docs site and serve it on 127.0.0.1 (port DOCS_PORT, default 8080)
 	$(BIN)/dbt docs generate --target $(DBT_TARGET)
 	$(BIN)/dbt docs serve --target $(DBT_TARGET) --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+# -- dashboard over the refined DuckDB file (dashboard/; README) --------------------------------
+DASHBOARD_PORT ?= 8501
+.PHONY: dashboard
+
+dashboard: $(STAMP) ## serve the Streamlit dashboard over the refined DuckDB file on 127.0.0.1 (port DASHBOARD_PORT, default 8501)
+	$(BIN)/python -m dashboard --port $(DASHBOARD_PORT)

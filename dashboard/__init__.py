@@ -1,0 +1,1 @@
+"""A Streamlit dashboard over the refined layer's DuckDB file (`make dashboard`)."""
