@@ -441,9 +441,12 @@ def _digest(value: Any) -> int:
 
 def type_family(duckdb_type: str) -> str:
     """What a column's DuckDB type is, whatever its width: integer, floating, string, ..."""
-    name = duckdb_type.upper()
-    if name.endswith("[]") or name.startswith("LIST") or re.search(r"\[\d+\]$", name):
-        return "list"
+    name = duckdb_type.upper().strip()
+    nested = re.fullmatch(r"(.+)\[\d*\]", name)
+    if nested:  # a list (or fixed-size array) of an element type
+        return f"list of {type_family(nested.group(1))}"
+    if name.startswith(("STRUCT", "MAP", "UNION")):
+        return name.split("(")[0].lower()
     families = (
         ("integer", ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                      "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")),
