@@ -604,9 +604,12 @@ class AthenaCheck:
             "models identical"
         )
         lines.extend("  " + m.render() for m in self.mismatches)
+        lines.append(
+            f"  data tests on the Athena SQL: {len(self.run.test_failures)} of "
+            f"{self.run.tests_run} returned rows"
+        )
         for test, rows in self.run.test_failures.items():
-            lines.append(f"  data test {test} returned rows, e.g. {rows[:3]}")
-        lines.append("OK" if self.ok else "FAILED")
+            lines.append(f"  {test} returned rows, e.g. {rows[:3]}")
         return "\n".join(lines)
 
 
