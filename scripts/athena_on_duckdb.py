@@ -414,17 +414,20 @@ def run_athena_sql_on_duckdb(
 
 
 def _normalize(value: Any) -> Any:
-    """A value as both engines would agree on it: numbers of any width or type alike (floats
-    rounded to FLOAT_DIGITS decimals), nested values element by element."""
+    """A value as both engines would agree on it: a number as its decimal text whatever its
+    type or width (3, 3.0 and Decimal('3.00') alike; floats and decimals rounded to
+    FLOAT_DIGITS decimals), dates and times with their type, nested values element by element."""
     if value is None or isinstance(value, bool | str | bytes):
         return value
-    if isinstance(value, int | float | decimal.Decimal):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | decimal.Decimal):
         if isinstance(value, float) and not math.isfinite(value):
             return repr(value)
-        number = decimal.Decimal(value) if not isinstance(value, float) else None
-        if number is None:
-            number = decimal.Decimal(repr(round(value, FLOAT_DIGITS)))
-        rounded = round(number, FLOAT_DIGITS).normalize()
+        with decimal.localcontext() as context:
+            context.prec = 80  # wide enough for any DuckDB number, HUGEINT included
+            number = decimal.Decimal(repr(value) if isinstance(value, float) else value)
+            rounded = round(number, FLOAT_DIGITS).normalize()
         return "0" if rounded.is_zero() else format(rounded, "f")
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return (type(value).__name__, value.isoformat())

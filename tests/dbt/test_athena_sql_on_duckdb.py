@@ -206,3 +206,15 @@ def test_a_construct_sqlglot_cannot_carry_over_is_named_never_skipped(sql: str, 
         transpile(sql, "model.movie_lake.some_model")
     assert str(error.value).startswith("model.movie_lake.some_model: ")
     assert named in str(error.value)
+
+
+def test_athena_check_without_a_local_trusted_layer_says_what_to_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from scripts.athena_check import main
+
+    assert main(["--lake", str(tmp_path / "lake")]) == 2
+    assert f"no trusted parquet under {tmp_path / 'lake' / 'trusted'}" in caplog.text
+    assert "`make demo`" in caplog.text
+    assert main(["--lake", "s3://some-bucket"]) == 2
+    assert "reads a local lake folder, not s3://some-bucket" in caplog.text
