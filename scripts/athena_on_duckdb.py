@@ -178,14 +178,14 @@ def compile_for_athena(
         "ATHENA_S3_STAGING_DIR": f"s3://{staging_bucket}/dbt/",
         "ATHENA_S3_DATA_DIR": f"s3://{lake_bucket}/refined/",
     }
-    for variable in (
-        "DBT_TARGET",
-        "ATHENA_SCHEMA",
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-    ):
-        env.pop(variable, None)
+    # Nothing from the caller's environment may point the compile elsewhere: a profile, a
+    # session token, a service-specific endpoint, or a switch that ignores AWS_ENDPOINT_URL.
+    for variable in list(env):
+        if variable.startswith("AWS_ENDPOINT_URL_") or variable in (
+            "DBT_TARGET", "ATHENA_SCHEMA", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        ):  # fmt: skip
+            env.pop(variable)
     run_dbt(["compile", "--target", "athena"], env, target_path, project_dir=project_dir)
     shutil.copyfile(target_path / "manifest.json", target_path / COMPILE_MANIFEST)
     return AthenaCompile(target_path=target_path, env=env, project_dir=project_dir)
@@ -317,7 +317,8 @@ def create_trusted_views(
     con: duckdb.DuckDBPyConnection, tables: Mapping[str, TrustedTable], trusted_root: Path
 ) -> None:
     """Schema `trusted`: each table as Athena declares it (the DDL's columns and types, then
-    its partition keys as strings) over the parquet under `trusted_root`."""
+    its partition keys as strings) over the parquet under `trusted_root`, read by column name
+    as Athena reads parquet (a file without a column gives nulls)."""
     con.execute('create schema if not exists "trusted"')
     for name, table in tables.items():
         columns = [
@@ -334,10 +335,11 @@ def create_trusted_views(
         elif table.partition_keys:
             hive_types = ", ".join(f"'{key}': 'varchar'" for key, _ in table.partition_keys)
             source = (
-                f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{{hive_types}}})"
+                f"read_parquet('{glob}', union_by_name = true, hive_partitioning = true, "
+                f"hive_types = {{{hive_types}}})"
             )
         else:
-            source = f"read_parquet('{glob}', hive_partitioning = false)"
+            source = f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
         con.execute(
             f'create or replace view "trusted"."{name}" as '
             f"select {', '.join(columns)} from {source}"
