@@ -216,10 +216,13 @@ def _rewrite(tree: exp.Expr, node: str) -> exp.Expr:
             )
         if isinstance(e, exp.DateTrunc | exp.TimestampTrunc):
             unit = e.args.get("unit")
-            unit_name = unit.name if unit is not None else ""
+            if not isinstance(unit, exp.Literal | exp.Var):
+                raise AthenaSqlError(
+                    f"{node}: {e.sql('athena')} truncates to a unit that is not a literal"
+                )
             return exp.Anonymous(
                 this="trino_date_trunc",
-                expressions=[exp.Literal.string(unit_name.lower()), e.this],
+                expressions=[exp.Literal.string(unit.name.lower()), e.this],
             )
         if isinstance(e, exp.Format):
             pattern = e.this

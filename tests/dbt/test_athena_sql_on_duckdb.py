@@ -199,6 +199,7 @@ def test_glue_names_map_onto_schemas_of_the_scratch_database() -> None:
         ("select sha512(to_utf8(x)) from t", "only supports SHA256"),
         ("select x from t qualify row_number() over () = 1", "cannot parse it as Athena SQL"),
         ("select format('%x', 255)", "format('%x', ...) uses a conversion printf"),
+        ("select date_trunc(t.unit, d) from t", "truncates to a unit that is not a literal"),
     ],
 )
 def test_a_construct_sqlglot_cannot_carry_over_is_named_never_skipped(sql: str, named: str) -> None:
@@ -218,3 +219,18 @@ def test_athena_check_without_a_local_trusted_layer_says_what_to_run(
     assert "`make demo`" in caplog.text
     assert main(["--lake", "s3://some-bucket"]) == 2
     assert "reads a local lake folder, not s3://some-bucket" in caplog.text
+
+
+def test_athena_check_builds_on_duckdb_with_the_committed_profile_elsewhere(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    from scripts.athena_check import _local_profiles
+
+    duckdb_file = _local_profiles(tmp_path)
+    assert duckdb_file == tmp_path / "duckdb_build" / "movie_lake.duckdb"
+    written = yaml.safe_load((tmp_path / "duckdb_profiles" / "profiles.yml").read_text("utf-8"))
+    committed = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text("utf-8"))
+    committed["movie_lake"]["outputs"]["local"]["path"] = str(duckdb_file)
+    assert written == committed  # the lake's own refined/ DuckDB file is left alone
