@@ -313,7 +313,9 @@ def _parquet_glob(trusted_root: Path, table: str) -> str | None:
         for p in (trusted_root / table).rglob("*.parquet")
         if not any(part.startswith(("_", ".")) for part in p.relative_to(trusted_root).parts)
     ]
-    return str(trusted_root / table / "**" / "*.parquet") if files else None
+    if not files:
+        return None
+    return str(trusted_root / table / "**" / "*.parquet").replace("'", "''")  # a SQL literal
 
 
 def create_trusted_views(
