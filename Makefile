@@ -81,6 +81,10 @@ refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: Duc
 	$(BIN)/dbt build --target $(DBT_TARGET)
 	@test "$(DBT_TARGET)" != local || $(BIN)/python scripts/refined_summary.py
 
+.PHONY: athena-check
+athena-check: $(STAMP) ## offline: the Athena SQL run on DuckDB vs the DuckDB build, trusted DDL vs parquet (LAKE_URI)
+	$(BIN)/python scripts/athena_check.py
+
 docs: $(STAMP) ## generate the dbt docs site and serve it on 127.0.0.1 (port DOCS_PORT, default 8080)
 	$(BIN)/dbt docs generate --target $(DBT_TARGET)
 	$(BIN)/dbt docs serve --target $(DBT_TARGET) --host 127.0.0.1 --port $(DOCS_PORT) --no-browser

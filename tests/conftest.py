@@ -5,9 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from scripts.athena_on_duckdb import AthenaCompile
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # scripts/ is imported from the checkout
+    sys.path.insert(0, str(REPO_ROOT))
 
 # Never talk to real AWS or send dbt usage stats, whatever the caller's environment holds.
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
@@ -38,3 +48,12 @@ def moto_server_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def athena_compile(moto_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> AthenaCompile:
+    """`dbt compile --target athena` of the project against the moto server, once a session
+    (dbt-athena talks to STS, Glue and S3 while compiling; moto runs no SQL)."""
+    from scripts.athena_on_duckdb import compile_for_athena
+
+    return compile_for_athena(tmp_path_factory.mktemp("dbt_athena") / "target", moto_server_url)

@@ -7,20 +7,14 @@ functions). moto runs no SQL, so this proves the SQL is Athena's, not what it re
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
 
-import boto3
-import pytest
 import sqlglot
-from dbt_fixture_lake import REPO_ROOT, TRUSTED_TABLES, dbt_env, run_dbt
+from dbt_fixture_lake import TRUSTED_TABLES, run_dbt
 from sqlglot.tokens import TokenType
 
-LAKE_BUCKET = "movie-lake-test"
-STAGING_BUCKET = "athena-query-results"
+from scripts.athena_on_duckdb import LAKE_BUCKET, AthenaCompile
+
 # Functions DuckDB has and Athena (Trino) lacks: the macros' duckdb__ versions use them, so a
 # model that called one directly would compile on DuckDB and fail on Athena.
 DUCKDB_ONLY_FUNCTIONS = {
@@ -52,53 +46,6 @@ def athena_sql_problems(sql: str) -> list[str]:
         ):
             problems.append(f"DuckDB-only function {token.text}() at line {token.line}")
     return problems
-
-
-@dataclass(frozen=True)
-class AthenaCompile:
-    target_path: Path
-    env: dict[str, str]
-
-    @property
-    def compiled_root(self) -> Path:
-        return self.target_path / "compiled" / "movie_lake" / "dbt_project"
-
-    def compiled(self, relative: str) -> str:
-        return (self.compiled_root / relative).read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def athena_compile(moto_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> AthenaCompile:
-    root = tmp_path_factory.mktemp("dbt_athena")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_server_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    for bucket in (LAKE_BUCKET, STAGING_BUCKET):
-        s3.create_bucket(Bucket=bucket)
-    # The documented example profile, used as is: it holds the athena target.
-    profiles_dir = root / "profiles"
-    profiles_dir.mkdir()
-    shutil.copyfile(REPO_ROOT / "profiles.example.yml", profiles_dir / "profiles.yml")
-    env = dbt_env(
-        f"s3://{LAKE_BUCKET}",
-        DBT_PROFILES_DIR=str(profiles_dir),
-        AWS_ENDPOINT_URL=moto_server_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        ATHENA_S3_STAGING_DIR=f"s3://{STAGING_BUCKET}/dbt/",
-        ATHENA_S3_DATA_DIR=f"s3://{LAKE_BUCKET}/refined/",
-    )
-    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        env.pop(variable, None)
-    target_path = root / "target"
-    run_dbt(["compile", "--target", "athena"], env, target_path)
-    return AthenaCompile(target_path=target_path, env=env)
 
 
 def test_athena_compile_gives_sql_athena_accepts_for_every_model_test_and_the_ddl(
@@ -181,7 +128,7 @@ def test_register_trusted_tables_dry_run_logs_the_ddl_it_would_run(
 def test_marts_are_parquet_tables_at_unique_locations_and_the_fact_is_partitioned(
     athena_compile: AthenaCompile,
 ) -> None:
-    manifest = json.loads((athena_compile.target_path / "manifest.json").read_text("utf-8"))
+    manifest = athena_compile.manifest()
     marts = [
         node
         for node in manifest["nodes"].values()
