@@ -28,6 +28,7 @@ class Config:
     tmdb_requests: int = 400  # requests per repetition of the extraction
     tmdb_sequential_requests: int = 60  # per repetition of the one-at-a-time baseline
     run_date: dt.date = RUN_DATE
+    history_days: tuple[int, ...] = (30, 365)  # the days D of the history stage (bench/history.py)
 
     @property
     def python(self) -> str:
