@@ -97,4 +97,5 @@ def smoke_config(work: Path, out_dir: Path | None = None) -> Config:
         tmdb_latency_ms=20.0,
         tmdb_requests=60,
         tmdb_sequential_requests=15,
+        history_days=(4, 6),
     )
