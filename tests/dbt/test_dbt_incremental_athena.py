@@ -196,7 +196,8 @@ def run_fact_on_moto(
     *args: str,
 ) -> AthenaRun:
     """`dbt run --select fct_movie_popularity --target athena`, moto's Athena helped by
-    `stand_in`; returns the statements Athena received, in order."""
+    `stand_in`; returns the statements Athena received, in order. (The runs share one target
+    folder, so the second one reuses the first one's parse.)"""
     from moto.athena.models import AthenaBackend, athena_backends
 
     backend = athena_backends[ACCOUNT][REGION]
@@ -225,7 +226,7 @@ def test_a_full_refresh_of_150_snapshot_dates_writes_them_in_batches_of_at_most_
     env, root = athena_env
     stand_in = AthenaStandIn(fact_columns)
     stand_in.register(f'create table "awsdatacatalog"."{SCHEMA}"."{FACT}" as select 1')
-    run = run_fact_on_moto(env, root / "target_full", monkeypatch, stand_in, "--full-refresh")
+    run = run_fact_on_moto(env, root / "target", monkeypatch, stand_in, "--full-refresh")
     assert "Completed successfully" in run.stdout
     problems = {s[:120]: athena_sql_problems(s) for s in run.statements}
     assert {s: p for s, p in problems.items() if p} == {}
@@ -260,7 +261,7 @@ def test_an_incremental_run_of_150_new_dates_reads_only_them_and_inserts_in_batc
         "with (partitioned_by=ARRAY['snapshot_date']) as select 1"
     )
     env = {**env, "RUN_DATE": DATES[-1].isoformat()}
-    run = run_fact_on_moto(env, root / "target_incremental", monkeypatch, stand_in)
+    run = run_fact_on_moto(env, root / "target", monkeypatch, stand_in)
     assert "Completed successfully" in run.stdout
     assert f"building {DATES[0]}, {DATES[1]}, " in run.stdout
     # The latest date built comes from the fact's partition list, not from its data.
