@@ -28,6 +28,7 @@ class Config:
     tmdb_requests: int = 400  # requests per repetition of the extraction
     tmdb_sequential_requests: int = 60  # per repetition of the one-at-a-time baseline
     run_date: dt.date = RUN_DATE
+    history_days: tuple[int, ...] = (30, 365)  # the days D of the history stage (bench/history.py)
 
     @property
     def python(self) -> str:
@@ -96,4 +97,5 @@ def smoke_config(work: Path, out_dir: Path | None = None) -> Config:
         tmdb_latency_ms=20.0,
         tmdb_requests=60,
         tmdb_sequential_requests=15,
+        history_days=(4, 6),
     )

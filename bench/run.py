@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import stages, tmdb
+from bench import history, stages, tmdb
 from bench.config import ROOT, Config, full_config, smoke_config
 from bench.measure import machine
 from bench.report import Results, Stage
@@ -36,7 +36,11 @@ SMOKE_SKIPS_DEMO = (
 )
 CODE_PATHS = ("ingestion", "spark", "fake_tmdb", "dbt_project", "dbt_project.yml", "scripts",
               "bench", "Makefile")  # fmt: skip
-STAGE_IDS = ("csv_landing", "tmdb", "trusted_job", "dbt_build", "demo")
+STAGE_IDS = ("csv_landing", "tmdb", "trusted_job", "dbt_build", "demo", "history")
+SMOKE_SKIPS_HISTORY = (
+    "not run in smoke mode unless asked for (--only history): it runs the trusted job and dbt "
+    "for several days (minutes); tests/dbt/test_dbt_incremental.py checks the daily runs' results"
+)
 VERSIONED = ["pyspark", "duckdb", "dbt-core", "dbt-duckdb", "boto3", "moto", "requests"]
 
 
@@ -190,12 +194,22 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
     dbt = stage("dbt_build", "4. dbt build (DuckDB)", dbt_problem,
                 lambda: stages.dbt_build(cfg, sample_lake))  # fmt: skip
 
-    results.stages += [csv, tmdb_stage, trusted, dbt, demo]
+    # -- daily runs over a growing history (bench/history.py): its own lake, after the rest
+    history_problem = trusted_problem or ("" if dbt_project_present() else "no dbt models yet")
+    if cfg.mode == "smoke" and (only is None or "history" not in only):
+        history_stage = Stage("history", "6. Daily runs over a growing history", "skipped",
+                              SMOKE_SKIPS_HISTORY)  # fmt: skip
+    else:
+        history_stage = stage("history", "6. Daily runs over a growing history",
+                              history_problem, lambda: history.measure(cfg, catalogue))  # fmt: skip
+
+    results.stages += [csv, tmdb_stage, trusted, dbt, demo, history_stage]
     for done, make_targets in (
         (tmdb_stage, tmdb.targets),
         (trusted, stages.trusted_targets),
         (dbt, stages.dbt_targets),
         (demo, stages.demo_targets),
+        (history_stage, history.targets),
     ):
         if done.status == "measured":
             results.targets += make_targets(done)

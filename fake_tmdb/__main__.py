@@ -31,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--movies", type=int, default=400, help="horror movies in all")
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument(
+        "--day",
+        type=int,
+        default=1,
+        help="the day of the catalogue to serve (from 2 on: other popularity and votes)",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=float, default=None, help="requests/s, then 429")
     parser.add_argument("--retry-after", default=None, help="Retry-After header on a 429")
@@ -45,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     started = time.monotonic()
-    catalogue = build_catalogue(movies=args.movies, seed=args.seed, imdb_csv=args.imdb_ids_from)
+    if args.day < 1:
+        parser.error(f"--day must be 1 or more, got {args.day}")
+    catalogue = build_catalogue(
+        movies=args.movies, seed=args.seed, imdb_csv=args.imdb_ids_from, day=args.day
+    )
     api_key = args.api_key or os.environ.get("FAKE_TMDB_API_KEY") or "demo-key"
     server = FakeTMDb(
         catalogue,
@@ -61,9 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with server:
         print(server.base_url, flush=True)
         log.info(
-            "fake TMDB with %d movies (%d horror) built in %.2fs, serving %s",
+            "fake TMDB with %d movies (%d horror), day %d, built in %.2fs, serving %s",
             len(catalogue.movies),
             len(catalogue.ids_with_genre()),
+            args.day,
             time.monotonic() - started,
             server.base_url,
         )

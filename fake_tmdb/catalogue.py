@@ -1,6 +1,8 @@
 """A seeded, deterministic movie catalogue that answers like TMDB's API v3.
 
-The same seed and inputs always give the same catalogue. Horror titles of an IMDb-style CSV
+The same seed and inputs always give the same catalogue. ``day`` serves a later day of it: the
+same movies, whose popularity and vote counts moved (seeded by the seed, the day and the id), as
+TMDB's do from one daily snapshot to the next. Horror titles of an IMDb-style CSV
 (``data/sample/movies.csv``) mostly get a TMDB movie carrying their ``imdb_id`` and release
 year, with pt-BR titles that differ from the IMDb ones (as real translations do); TMDB-only
 movies fill the catalogue up to the requested size, some without an ``imdb_id``, some with no
@@ -14,6 +16,7 @@ release date are left out by any ``primary_release_date`` filter and sort last e
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -440,8 +443,13 @@ def build_catalogue(
     undated_share: float = 0.01,
     no_imdb_share: float = 0.12,
     empty_overview_share: float = 0.2,
+    day: int = 1,
 ) -> Catalogue:
     """A catalogue with at least ``movies`` horror movies (genre 27) plus non-horror ones.
+
+    ``day`` (1, the default, is the first) picks the day the catalogue is seen on: every day
+    has the same movies, ids, titles and details; from day 2 on, each movie's popularity and
+    vote count differ, by a change seeded by ``seed``, ``day`` and the movie id (``on_day``).
 
     ``imdb_csv`` (or already-read ``imdb_titles``) links most of its horror titles
     (``linked_share``) to TMDB movies with the same ``imdb_id`` and release year; the rest of
@@ -546,7 +554,23 @@ def build_catalogue(
             )
         )
         serial += 1
+    if day != 1:
+        out = [on_day(movie, seed=seed, day=day) for movie in out]
     return Catalogue(out)
+
+
+def on_day(movie: FakeMovie, *, seed: int, day: int) -> FakeMovie:
+    """``movie`` as TMDB shows it on ``day`` (1 is as built): popularity scaled by 0.5x to 2x,
+    a few more votes for a movie that has votes. Deterministic for (seed, day, id)."""
+    if day < 1:
+        raise ValueError(f"day must be 1 or more, got {day}")
+    if day == 1:
+        return movie
+    rng = random.Random(f"{seed}:{day}:{movie.id}")
+    votes = movie.vote_count + (rng.randint(0, 9) if movie.vote_count else 0)
+    return dataclasses.replace(
+        movie, popularity=round(movie.popularity * 2 ** rng.uniform(-1, 1), 3), vote_count=votes
+    )
 
 
 def dumps(body: object) -> bytes:

@@ -305,14 +305,16 @@ def serve_fake_tmdb(
     latency_ms: float = 0.0,
     rate_limit: float | None = None,
     port: int = 0,
+    day: int = 1,
 ) -> Iterator[str]:
     """Run a fake TMDB on 127.0.0.1 for the ``with`` block; yield its base URL (``.../3``).
 
     ``imdb_csv`` links the CSV's horror titles to TMDB movies (by ``imdb_id``); ``movies``
     is the number of horror movies in all. Point ``TMDB_BASE_URL`` at the yielded URL and
-    use ``api_key`` as ``TMDB_API_KEY``.
+    use ``api_key`` as ``TMDB_API_KEY``. ``day`` serves that day of the catalogue (from day 2
+    on, other popularity and vote counts: ``fake_tmdb.catalogue.on_day``).
     """
-    catalogue = build_catalogue(movies=movies, seed=seed, imdb_csv=imdb_csv)
+    catalogue = build_catalogue(movies=movies, seed=seed, imdb_csv=imdb_csv, day=day)
     with FakeTMDb(
         catalogue, api_key=api_key, latency_ms=latency_ms, rate_limit=rate_limit, port=port
     ) as server:

@@ -1,5 +1,5 @@
-"""Summarize the refined layer after a local dbt build: rows per refined table, test outcomes,
-and where the DuckDB file and the docs are.
+"""Summarize the refined layer after a local dbt build: rows per refined table, the fact's rows
+per snapshot date, test outcomes, and where the DuckDB file and the docs are.
 
     python scripts/refined_summary.py [--lake ./lake] [--target-path target] [--schema refined]
 
@@ -10,6 +10,7 @@ It reads the DuckDB file (`<lake>/refined/movie_lake.duckdb`, read-only) and dbt
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DUCKDB_FILE = Path("refined") / "movie_lake.duckdb"
+FACT = "fct_movie_popularity"
+DATES_SHOWN = 5  # the fact's latest snapshot dates listed one by one
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class RefinedSummary:
     outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     dbt_command: str | None = None
     docs_index: Path | None = None
+    fact_rows_per_date: dict[dt.date, int] = field(default_factory=dict)
 
     @property
     def tests_failed(self) -> int:
@@ -42,6 +46,15 @@ class RefinedSummary:
         lines = [f"Refined layer: {len(self.rows_per_table)} tables in {self.duckdb_path}"]
         for name, rows in self.rows_per_table.items():
             lines.append(f"  {name:<{width}}  {rows:>9,} rows")
+        if self.fact_rows_per_date:
+            dates = sorted(self.fact_rows_per_date)
+            shown = dates[-DATES_SHOWN:]
+            earlier = f" (and {len(dates) - len(shown)} earlier)" if len(dates) > len(shown) else ""
+            lines.append(f"{FACT} by snapshot date: {len(dates)} date(s){earlier}")
+            for day in shown:
+                lines.append(
+                    f"  {day.isoformat():<{width}}  {self.fact_rows_per_date[day]:>9,} rows"
+                )
         if self.dbt_command is None:
             lines.append("dbt: no run_results.json found (run `dbt build` first)")
         else:
@@ -87,6 +100,25 @@ def refined_row_counts(duckdb_path: Path, schema: str = "refined") -> dict[str, 
     return counts
 
 
+def rows_per_snapshot_date(duckdb_path: Path, schema: str = "refined") -> dict[dt.date, int]:
+    """The fact's rows per snapshot date (empty when the file has no fact table yet)."""
+    import duckdb
+
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        found = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, FACT],
+        ).fetchone()
+        if not found or not found[0]:
+            return {}
+        schema_quoted = '"' + schema.replace('"', '""') + '"'
+        rows = connection.execute(
+            f"select snapshot_date, count(*) from {schema_quoted}.{FACT} group by 1 order by 1"
+        ).fetchall()
+    return {day: int(count) for day, count in rows}
+
+
 def run_outcomes(run_results_path: Path) -> tuple[str | None, dict[str, Counter[str]]]:
     """The last dbt command (build, test, run, ...) and its nodes' statuses per resource type
     (model, test, unit_test, ...). (None, {}) when dbt has not written run_results.json."""
@@ -115,6 +147,7 @@ def summarize(
         outcomes=outcomes,
         dbt_command=command,
         docs_index=index if index.is_file() else None,
+        fact_rows_per_date=rows_per_snapshot_date(duckdb_path, schema),
     )
 
 

@@ -23,3 +23,10 @@
 {% macro divide(numerator, denominator) -%}
     (cast({{ numerator }} as double) / nullif({{ denominator }}, 0))
 {%- endmacro %}
+
+
+{#- The key of a movie of dim_movie: its IMDb id when TMDB links it to one (or it comes from
+    IMDb), else its TMDB id. The fact computes it from the same columns, so both agree. -#}
+{% macro movie_key(imdb_id, tmdb_id) -%}
+    {{ surrogate_key([imdb_id, 'case when ' ~ imdb_id ~ ' is null then ' ~ tmdb_id ~ ' end']) }}
+{%- endmacro %}

@@ -61,11 +61,12 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 def test_smoke_run_measures_every_stage(smoke_results: tuple[dict, str]) -> None:
     data, _ = smoke_results
     status = {s["id"]: (s["status"], s["note"]) for s in data["stages"]}
-    assert set(status) == {*FIGURES, "demo"}
+    assert set(status) == {*FIGURES, "demo", "history"}
     for stage_id in FIGURES:
         state, note = status[stage_id]
         assert state == "measured", f"{stage_id}: {state}: {note}"
-    assert status["demo"][0] == "skipped" and "smoke mode" in status["demo"][1]
+    for skipped in ("demo", "history"):
+        assert status[skipped][0] == "skipped" and "smoke mode" in status[skipped][1]
 
 
 def test_every_figure_is_positive_beside_its_baseline_with_its_ratio(

@@ -222,21 +222,7 @@ def build_trusted_lake(lake: Path) -> None:
     _write(trusted / "imdb_series_genres", _genre_rows(IMDB_SERIES, 6), GENRE_SCHEMA)
 
     for snapshot_date, measures in zip(SNAPSHOT_DATES, SNAPSHOT_MEASURES, strict=True):
-        rows = []
-        for tmdb_id, (popularity, vote_average, vote_count) in measures.items():
-            title, original, language, overview, release, genre_ids = TMDB_MOVIES[tmdb_id]
-            rows.append(
-                {
-                    "tmdb_id": tmdb_id, "title": title, "original_title": original,
-                    "original_language": language, "overview": overview,
-                    "popularity": popularity, "vote_average": vote_average,
-                    "vote_count": vote_count, "release_date": release, "genre_ids": genre_ids,
-                    "adult": False, "language": "pt-BR", "snapshot_date": snapshot_date,
-                }
-            )  # fmt: skip
-        partition = f"year={snapshot_date:%Y}/month={snapshot_date:%m}/day={snapshot_date:%d}"
-        _write(trusted / "tmdb_movie_snapshots" / partition, rows, SNAPSHOT_SCHEMA, success=False)
-    (trusted / "tmdb_movie_snapshots" / "_SUCCESS").touch()
+        write_snapshot(lake, snapshot_date, measures)
 
     fetched_at = dt.datetime.combine(SNAPSHOT_DATES[0], dt.time(10, 15), tzinfo=dt.UTC)
     details = []
@@ -255,6 +241,29 @@ def build_trusted_lake(lake: Path) -> None:
         [{"genre_id": g, "name": n, "language": lang} for g, n, lang in TMDB_GENRES],
         TMDB_GENRE_SCHEMA,
     )
+
+
+def write_snapshot(
+    lake: Path, snapshot_date: dt.date, measures: Mapping[int, tuple[float, float, int]]
+) -> None:
+    """Write (or replace) the trusted snapshot partition of one date: one row per TMDB id of
+    `measures` (popularity, vote average, vote count), its other values from TMDB_MOVIES."""
+    rows = []
+    for tmdb_id, (popularity, vote_average, vote_count) in measures.items():
+        title, original, language, overview, release, genre_ids = TMDB_MOVIES[tmdb_id]
+        rows.append(
+            {
+                "tmdb_id": tmdb_id, "title": title, "original_title": original,
+                "original_language": language, "overview": overview,
+                "popularity": popularity, "vote_average": vote_average,
+                "vote_count": vote_count, "release_date": release, "genre_ids": genre_ids,
+                "adult": False, "language": "pt-BR", "snapshot_date": snapshot_date,
+            }
+        )  # fmt: skip
+    table = lake / "trusted" / "tmdb_movie_snapshots"
+    partition = f"year={snapshot_date:%Y}/month={snapshot_date:%m}/day={snapshot_date:%d}"
+    _write(table / partition, rows, SNAPSHOT_SCHEMA, success=False)
+    (table / "_SUCCESS").touch()
 
 
 @dataclass(frozen=True)
@@ -278,9 +287,12 @@ class DbtRun:
 
 
 def dbt_env(lake: Path | str, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "LAKE_URI": str(lake), "DBT_PROFILES_DIR": str(REPO_ROOT), **extra}
+    env = {**os.environ, "LAKE_URI": str(lake), "DBT_PROFILES_DIR": str(REPO_ROOT)}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    env.pop("DBT_TARGET", None)
+    # RUN_DATE would narrow the snapshot dates dbt builds and tests: a test passes it itself.
+    for variable in ("DBT_TARGET", "RUN_DATE"):
+        env.pop(variable, None)
+    env.update(extra)
     return env
 
 

@@ -55,7 +55,7 @@ def test_athena_compile_gives_sql_athena_accepts_for_every_model_test_and_the_dd
     kinds = {path.relative_to(athena_compile.compiled_root).parts[0] for path in files}
     assert kinds == {"models", "tests", "analyses"}
     models = [p for p in files if p.parts[-2] in ("imdb", "tmdb", "intermediate", "marts")]
-    assert len(models) == 22
+    assert len(models) == 23
     problems = {
         str(path.relative_to(athena_compile.compiled_root)): found
         for path in files
@@ -137,13 +137,22 @@ def test_marts_are_parquet_tables_at_unique_locations_and_the_fact_is_partitione
     assert len(marts) == 10
     for node in marts:
         config = node["config"]
-        assert config["materialized"] == "table"
+        expected = "incremental" if node["name"] == "fct_movie_popularity" else "table"
+        assert config["materialized"] == expected
         assert (config["table_type"], config["format"]) == ("hive", "parquet")
         assert config["write_compression"] == "snappy"
         assert config["s3_data_naming"] == "schema_table_unique"
         assert node["schema"] == "refined"
     fact = manifest["nodes"]["model.movie_lake.fct_movie_popularity"]
     assert fact["config"]["partitioned_by"] == ["snapshot_date"]
+    # Incremental by snapshot date: each run overwrites its dates' partitions, in batches of at
+    # most 100 partitions (tests/dbt/test_dbt_incremental_athena.py runs it against moto).
+    assert fact["config"]["incremental_strategy"] == "insert_overwrite"
+    assert fact["config"]["force_batch"] is True
+    # The TMDB movie state: one row per movie, merged by tmdb_id, which Hive tables cannot do.
+    state = manifest["nodes"]["model.movie_lake.int_tmdb__movie_latest_snapshots"]["config"]
+    assert (state["materialized"], state["incremental_strategy"]) == ("incremental", "merge")
+    assert (state["table_type"], state["unique_key"]) == ("iceberg", "tmdb_id")
     # Athena's CTAS wants the partition column last (of the `final` CTE the model selects).
     query = sqlglot.parse_one(
         athena_compile.compiled("models/marts/fct_movie_popularity.sql"), read="athena"

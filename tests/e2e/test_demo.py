@@ -1,7 +1,10 @@
-"""``make demo``'s script, end to end, into a fresh lake folder (what a new user sees)."""
+"""``make demo``'s script, end to end, into a fresh lake folder (what a new user sees): two
+daily runs, 2024-02-29 (the CSVs land once, on day 1) and 2024-03-01 (RUN_DATE)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DAY1, DAY2 = dt.date(2024, 2, 29), dt.date(2024, 3, 1)
+IMDB_TABLES = ("imdb_movies", "imdb_series", "imdb_movie_credits", "imdb_series_credits",
+               "imdb_movie_genres", "imdb_series_genres")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,7 @@ def test_demo_lands_the_sample_under_the_raw_layout_and_prints_where(
 ) -> None:
     lake, out = demo
     for dataset in ("movies", "series"):
-        partition = lake / f"raw/local/csv/{dataset}/year=2024/month=03/day=01"
+        partition = lake / f"raw/local/csv/{dataset}/year=2024/month=02/day=29"
         assert (partition / f"{dataset}.csv").read_bytes() == (
             ROOT / "data" / "sample" / f"{dataset}.csv"
         ).read_bytes()
@@ -79,3 +85,60 @@ def test_every_tmdb_horror_movie_with_a_csv_imdb_id_is_matched_despite_other_tit
         "and imdb_id is not null and tmdb_title <> imdb_primary_title"
     ).fetchall()[0][0]
     assert differing > 0  # matched by imdb_id although the pt-BR titles differ
+
+
+def test_demo_runs_two_days_and_the_second_adds_only_its_own_fact_rows(
+    demo: tuple[Path, str],
+) -> None:
+    import duckdb
+
+    lake, out = demo
+    for day in (DAY1, DAY2):
+        partition = f"year={day:%Y}/month={day:%m}/day={day:%d}"
+        assert (lake / "raw/tmdb/json/discover" / partition / "_SUCCESS").exists(), day
+        assert list((lake / "trusted/tmdb_movie_snapshots" / partition).glob("*.parquet")), day
+    con = duckdb.connect(str(lake / "refined" / "movie_lake.duckdb"), read_only=True)
+    per_date = dict(
+        con.sql(
+            "select snapshot_date, count(*) from refined.fct_movie_popularity group by 1"
+        ).fetchall()
+    )
+    assert set(per_date) == {DAY1, DAY2} and min(per_date.values()) > 50
+    # The fake server's second day: the same movies, other popularity.
+    moved = con.sql(
+        "select count(*) from refined.fct_movie_popularity d1 "
+        "join refined.fct_movie_popularity d2 using (movie_key) "
+        f"where d1.snapshot_date = date '{DAY1}' and d2.snapshot_date = date '{DAY2}' "
+        "and d1.popularity <> d2.popularity"
+    ).fetchone()
+    assert moved is not None and moved[0] > 0.5 * per_date[DAY1]
+    # Day 2's dbt run built its own date only, and the summary says what each day added.
+    assert f"fct_movie_popularity: latest snapshot date built {DAY1}; building {DAY2}" in out
+    daily = out.split("Daily runs:")[1]
+    assert (
+        f"day 1 ({DAY1}): dbt added {per_date[DAY1]:,} rows to fct_movie_popularity "
+        f"({per_date[DAY1]:,} for snapshot date {DAY1})"
+    ) in daily
+    assert (
+        f"day 2 ({DAY2}): dbt added {per_date[DAY2]:,} rows to fct_movie_popularity "
+        f"({per_date[DAY2]:,} for snapshot date {DAY2})"
+    ) in daily
+
+
+def test_demo_says_what_the_trusted_job_did_with_the_unchanged_imdb_tables_on_day_two(
+    demo: tuple[Path, str],
+) -> None:
+    lake, out = demo
+    reports = sorted((lake / "trusted" / "_runs").glob(f"{DAY2}_*.json"))
+    assert reports, "the trusted job writes a run report per run"
+    tables = json.loads(reports[-1].read_text(encoding="utf-8"))["tables"]
+    skipped = {
+        t for t in IMDB_TABLES if isinstance(tables.get(t), dict) and tables[t].get("skipped")
+    }
+    daily = out.split("Daily runs:")[1]
+    # Whatever the job did, the summary reports it as the run report says.
+    if skipped:
+        assert f"{len(skipped)} of {len(IMDB_TABLES)} IMDb tables skipped" in daily
+        assert all(table in daily for table in skipped)
+    else:
+        assert "IMDb tables rebuilt from the same raw CSVs" in daily

@@ -1,13 +1,13 @@
 -- The TMDB movies of the genre: every id that some snapshot lists with the genre id
--- (var tmdb_genre_id) among its genre_ids. One row per TMDB id, with the values of its latest
--- snapshot and the IMDb id its details link it to.
+-- (var tmdb_genre_id). One row per TMDB id, with the values of its latest such snapshot
+-- (int_tmdb__movie_latest_snapshots, built incrementally: no snapshot history is read here)
+-- and the IMDb id its details link it to.
 
 with
 
-snapshots as (
+latest_snapshots as (
 
-    select * from {{ ref('stg_tmdb__movie_snapshots') }}
-    where language = '{{ var("tmdb_language") }}'
+    select * from {{ ref('int_tmdb__movie_latest_snapshots') }}
 
 ),
 
@@ -17,64 +17,32 @@ details as (
 
 ),
 
-genre_movie_ids as (
-
-    select distinct tmdb_id
-    from snapshots
-    where {{ array_contains('genre_ids', var('tmdb_genre_id')) }}
-
-),
-
-snapshot_history as (
-
-    select
-        snapshots.*,
-        row_number() over (
-            partition by snapshots.tmdb_id
-            order by snapshots.snapshot_date desc
-        ) as snapshot_recency,
-        count(*) over (partition by snapshots.tmdb_id) as snapshot_count,
-        min(snapshots.snapshot_date) over (partition by snapshots.tmdb_id) as first_snapshot_date
-
-    from snapshots
-    inner join genre_movie_ids
-        on snapshots.tmdb_id = genre_movie_ids.tmdb_id
-
-),
-
-latest_snapshot as (
-
-    select * from snapshot_history
-    where snapshot_recency = 1
-
-),
-
 genre_movies as (
 
     select
-        latest_snapshot.tmdb_id,
+        latest_snapshots.tmdb_id,
         details.imdb_id,
-        latest_snapshot.title,
-        latest_snapshot.original_title,
-        latest_snapshot.overview,
-        latest_snapshot.original_language,
-        coalesce(latest_snapshot.release_date, details.release_date) as release_date,
+        latest_snapshots.title,
+        latest_snapshots.original_title,
+        latest_snapshots.overview,
+        latest_snapshots.original_language,
+        coalesce(latest_snapshots.release_date, details.release_date) as release_date,
         details.runtime_minutes,
         details.budget,
         details.revenue,
-        latest_snapshot.is_adult,
-        latest_snapshot.genre_ids,
-        latest_snapshot.popularity as latest_popularity,
-        latest_snapshot.vote_average as latest_vote_average,
-        latest_snapshot.vote_count as latest_vote_count,
-        latest_snapshot.snapshot_date as latest_snapshot_date,
-        latest_snapshot.first_snapshot_date,
-        latest_snapshot.snapshot_count,
+        latest_snapshots.is_adult,
+        latest_snapshots.genre_ids,
+        latest_snapshots.popularity as latest_popularity,
+        latest_snapshots.vote_average as latest_vote_average,
+        latest_snapshots.vote_count as latest_vote_count,
+        latest_snapshots.latest_snapshot_date,
+        latest_snapshots.first_snapshot_date,
+        latest_snapshots.snapshot_count,
         details.tmdb_id is not null as has_details
 
-    from latest_snapshot
+    from latest_snapshots
     left join details
-        on latest_snapshot.tmdb_id = details.tmdb_id
+        on latest_snapshots.tmdb_id = details.tmdb_id
 
 )
 

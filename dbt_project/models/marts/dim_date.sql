@@ -14,7 +14,10 @@ years as (
     union all
     select end_year from {{ ref('dim_series') }}
     union all
-    select year(snapshot_date) from {{ ref('stg_tmdb__movie_snapshots') }}
+    -- Every snapshot date lies between a movie's first and latest one: no history is read.
+    select year(first_snapshot_date) from {{ ref('int_tmdb__movie_latest_snapshots') }}
+    union all
+    select year(latest_snapshot_date) from {{ ref('int_tmdb__movie_latest_snapshots') }}
 
 ),
 

@@ -22,10 +22,7 @@ final as (
 
     select
         -- Keyed by the IMDb id when there is one, else by the TMDB id.
-        {{ surrogate_key([
-            'matched.imdb_id',
-            'case when matched.imdb_id is null then matched.tmdb_id end',
-        ]) }} as movie_key,
+        {{ movie_key('matched.imdb_id', 'matched.tmdb_id') }} as movie_key,
         matched.imdb_id,
         matched.tmdb_id,
         coalesce(imdb_movies.primary_title, tmdb_movies.title) as title,

@@ -9,26 +9,20 @@ movies as (
 
 ),
 
-popularity_history as (
-
-    select
-        movie_key,
-        snapshot_date,
-        popularity,
-        tmdb_vote_average,
-        tmdb_vote_count,
-        row_number() over (partition by movie_key order by snapshot_date desc) as recency,
-        count(*) over (partition by movie_key) as snapshot_count,
-        min(snapshot_date) over (partition by movie_key) as first_snapshot_date
-
-    from {{ ref('fct_movie_popularity') }}
-
-),
-
 latest_popularity as (
 
-    select * from popularity_history
-    where recency = 1
+    -- The movie's latest snapshot, from the incrementally built TMDB movie state: one row per
+    -- TMDB movie, so no snapshot history is read here.
+    select
+        tmdb_id,
+        latest_snapshot_date as snapshot_date,
+        latest_popularity as popularity,
+        latest_vote_average as tmdb_vote_average,
+        latest_vote_count as tmdb_vote_count,
+        snapshot_count,
+        first_snapshot_date
+
+    from {{ ref('int_tmdb__genre_movies') }}
 
 ),
 
@@ -103,7 +97,7 @@ final as (
 
     from movies
     left join latest_popularity
-        on movies.movie_key = latest_popularity.movie_key
+        on movies.tmdb_id = latest_popularity.tmdb_id
     left join genres
         on movies.movie_key = genres.movie_key
     left join artists

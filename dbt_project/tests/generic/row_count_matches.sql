@@ -1,5 +1,6 @@
 {#- The model has as many rows as compare_model (optionally filtered): a reconciliation with
-    the layer below, e.g. a staging view against its trusted table. -#}
+    the layer below, e.g. a staging view against its trusted table. compare_where may hold the
+    snapshot-window placeholders of macros/snapshot_window.sql, as a test's `where` may. -#}
 {% test row_count_matches(model, compare_model, compare_where=none) %}
 
 with
@@ -10,7 +11,7 @@ model_rows as (
 
 compare_rows as (
     select count(*) as row_count from {{ compare_model }}
-    {% if compare_where %}where {{ compare_where }}{% endif %}
+    {% if compare_where %}where {{ expand_test_window(compare_where) }}{% endif %}
 )
 
 select

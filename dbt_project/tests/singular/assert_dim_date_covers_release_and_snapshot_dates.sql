@@ -23,8 +23,10 @@ needed_dates as (
 
     union all
 
-    select snapshot_date, 'snapshot date'
+    select distinct snapshot_date, 'snapshot date'
     from {{ ref('fct_movie_popularity') }}
+    -- the run's snapshot dates (all of them on a full refresh): dim_date only grows
+    where {{ test_window_filter('snapshot_date') }}
 
 )
 

@@ -2,7 +2,8 @@
 -- exactly one dim_movie row with that IMDb id, it knows both sources, and it carries this TMDB
 -- id (or, when several TMDB ids share the IMDb id, one of them and says so). Titles play no
 -- part: a pt-BR title that differs from the IMDb title must still match.
--- Checked from the trusted tables, not from the models that do the matching.
+-- Checked from the trusted tables, not from the models that do the matching, for the TMDB
+-- movies of the run's snapshot dates (every date on a full refresh).
 
 with
 
@@ -12,6 +13,8 @@ tmdb_genre_ids as (
     from {{ source('tmdb', 'tmdb_movie_snapshots') }}
     where {{ array_contains('genre_ids', var('tmdb_genre_id')) }}
         and language = '{{ var("tmdb_language") }}'
+        -- the run's snapshot dates (all of them on a full refresh)
+        and {{ test_window_filter('snapshot_date', partition_columns=true) }}
 
 ),
 

@@ -8,7 +8,8 @@ source as (
 
 renamed as (
 
-    -- The year=/month=/day= partition columns repeat snapshot_date: left out.
+    -- The year=/month=/day= Hive partition columns (zero-padded strings) repeat snapshot_date;
+    -- they are kept, last, so that a query of some dates can name their partitions.
     select
         {{ dbt.safe_cast('tmdb_id', 'bigint') }} as tmdb_id,
         cast(snapshot_date as date) as snapshot_date,
@@ -22,7 +23,10 @@ renamed as (
         cast(release_date as date) as release_date,
         genre_ids,
         cast(adult as boolean) as is_adult,
-        cast(language as varchar) as language
+        cast(language as varchar) as language,
+        year,
+        month,
+        day
 
     from source
 
