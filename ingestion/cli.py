@@ -1,8 +1,11 @@
 """The command line: ``movie-lake <command>`` (or ``python -m ingestion <command>``), a few
 lines over library functions.
 
-Every setting of ``ingestion.settings`` has a flag named after its variable
-(``--lake-uri`` for ``LAKE_URI``); a flag beats the environment. Each stage gives its command
+Every setting of ``ingestion.settings`` but the TMDB API key has a flag named after its
+variable (``--lake-uri`` for ``LAKE_URI``); a flag beats the environment. The key itself is
+never a flag (a command line shows in every process listing): ``TMDB_API_KEY``,
+``TMDB_API_KEY_FILE`` (or ``--tmdb-api-key-file``), or Secrets Manager in the Lambda; the old
+``--tmdb-api-key`` flag is refused with those instructions. Each stage gives its command
 as ``HELP``, ``add_arguments(parser)`` and ``run(settings, args) -> exit code``; this module
 imports the stages, never the other way round. Exit codes: ``ingestion.exit_codes``.
 """
@@ -17,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from ingestion import csv_landing, tmdb_landing
 from ingestion.exit_codes import ExitCode
-from ingestion.lake import LakeError
+from ingestion.lake import LakeBusyError, LakeError
 from ingestion.settings import ENV_VARS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("ingestion")
@@ -25,9 +28,28 @@ log = logging.getLogger("ingestion")
 PROG = "movie-lake"
 DESCRIPTION = (
     "Land the movie lake's sources in raw. Every setting has a flag named after its "
-    "environment variable (--lake-uri for LAKE_URI); a flag beats the environment. "
-    "Exit codes: 0 ok, 1 a stage failed, 2 usage error, 3 a setting is invalid or missing."
+    "environment variable (--lake-uri for LAKE_URI); a flag beats the environment. The TMDB "
+    "API key is the exception: TMDB_API_KEY or TMDB_API_KEY_FILE only, never on the command "
+    "line. Exit codes: 0 ok, 1 a stage failed, 2 usage error, 3 a setting is invalid or "
+    "missing, 4 another run holds the day (nothing written)."
 )
+
+REMOVED_FLAG = "--tmdb-api-key"
+REMOVED_FLAG_MESSAGE = (
+    "--tmdb-api-key is not accepted: a key on the command line shows in every process "
+    "listing and shell history. Set TMDB_API_KEY in the environment, or TMDB_API_KEY_FILE "
+    "(--tmdb-api-key-file) to a file holding only the key; the Lambda reads it from Secrets "
+    "Manager (TMDB_API_KEY_SECRET)."
+)
+
+
+class _RefuseKeyFlag(argparse.Action):
+    """The removed key flag: an error that says how to pass the key instead (never echoing
+    the value given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        parser.error(REMOVED_FLAG_MESSAGE)
+
 
 # name -> (help, add_arguments, run(settings, args) -> exit code)
 Command = tuple[
@@ -39,15 +61,18 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (each overrides its environment variable)")
     for var, name in ENV_VARS.items():
         flag = "--" + var.lower().replace("_", "-")
+        if flag == REMOVED_FLAG:
+            group.add_argument(flag, action=_RefuseKeyFlag, nargs="?", help=argparse.SUPPRESS)
+            continue
         group.add_argument(flag, dest=f"setting_{name}", metavar=var, default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, allow_abbrev=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, _run) in commands().items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         add_arguments(p)
         _add_setting_flags(p)
     return parser
@@ -106,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("%s", exc)
         return ExitCode.SETTINGS
+    except LakeBusyError as exc:
+        log.error("%s", exc)
+        return ExitCode.BUSY
     except LakeError as exc:
         log.error("%s", exc)
         return ExitCode.STAGE_FAILED
