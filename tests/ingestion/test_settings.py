@@ -49,7 +49,9 @@ def test_lake_uri_forms() -> None:
 
 
 def test_the_key_never_shows_in_repr_dump_or_cli(
-    tmp_path: Path, capsys, monkeypatch  # noqa: ANN001
+    tmp_path: Path,
+    capsys,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
     key = "k3y-that-must-not-leak-0123456789"
     s = load_settings({"TMDB_API_KEY": key})
