@@ -3,16 +3,18 @@
 ``raw/local/csv/<dataset>/year=YYYY/month=MM/day=DD/<dataset>.csv`` then ``_manifest.json``
 then ``_SUCCESS`` (docs/lake-contract.md). The source is checked before anything is written
 (a regular, readable file whose header is exactly the real one); then the file is read once,
-in 8 MiB chunks, and each chunk goes three ways at once:
+in 1 MiB chunks (read ahead on a thread; small enough to stay in the CPU's cache while the
+three steps below use it), and each chunk goes three ways at once:
 
-- to the SHA-256 on a thread of its own (hashlib releases the GIL);
-- to the lake's writer, which writes it on a thread (local) or uploads it as a multipart part
-  from a small thread pool (S3);
-- to the checks on the calling thread: UTF-8 (Arrow's validator, which releases the GIL; the
-  few lines that straddle two chunks through Python's incremental decoder) and the field
-  count of every line (``bytes.translate`` keeps only the separators and line breaks, and the
-  result is compared with the expected pattern in one ``memcmp``; only a chunk with a bad row
-  is looked at line by line).
+- to a hashing thread: its SHA-256 (hashlib releases the GIL) and the UTF-8 check of its whole
+  lines (Arrow's validator, which releases the GIL too; the line that straddles two chunks goes
+  through Python's incremental decoder instead);
+- to the lake's writer, which writes it on a thread (local) or gathers 8 MiB multipart parts
+  that a small thread pool uploads (S3);
+- to the field count of every line, on the calling thread: ``bytes.translate`` keeps only
+  the separators and line breaks, and the result is compared with the expected pattern in one
+  ``memcmp``; only a chunk with a bad row is looked at line by line. This is the one step that
+  holds the GIL, and the pass's critical path.
 
 A file that turns out invalid midway is never made visible: the writer is aborted, in-flight
 uploads included. Rows with a wrong field count are landed as sent and reported: raw keeps
@@ -35,6 +37,9 @@ import json
 import logging
 import stat
 import struct
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +48,6 @@ from ingestion import faults
 from ingestion.csv_schema import HEADERS, SEPARATOR
 from ingestion.exit_codes import ExitCode
 from ingestion.lake import (
-    CHUNK_SIZE,
     LOCK_NAME,
     BackgroundJobs,
     Lake,
@@ -62,7 +66,9 @@ log = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BAD_LINES_LISTED = 20
 DEFAULT_WAIT_SECONDS = 600.0  # how long a landing waits for another run of the same day
-HASH_CHUNKS_IN_FLIGHT = 3
+READ_SIZE = 1024 * 1024  # the pass's chunk
+HASH_JOBS_IN_FLIGHT = 6  # chunks queued for the hashing thread
+READ_AHEAD = 4  # chunks read before they are needed
 
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in (ord(SEPARATOR), ord("\n")))
 
@@ -199,6 +205,7 @@ class _Checks:
         self.path = path
         self.separators = len(HEADERS[dataset]) - 1
         self.line_pattern = SEPARATOR.encode() * self.separators + b"\n"
+        self.pattern = self.line_pattern  # the expected skeleton of many lines, grown on demand
         self.decoder = codecs.getincrementaldecoder("utf-8")()  # for straddling lines
         self.lines = 0  # complete lines seen, the header included
         self.open_line_bytes = 0  # bytes of the line not yet ended by "\n"
@@ -220,7 +227,8 @@ class _Checks:
             raise self._not_utf8(offset + exc.start) from None
 
     def _validate(self, chunk: bytes, start: int, end: int, offset: int) -> None:
-        """UTF-8 of ``chunk[start:end]`` (whole lines) without a copy, the GIL released."""
+        """UTF-8 of ``chunk[start:end]`` (whole lines) without a copy, the GIL released; safe
+        on another thread."""
         pa = self._pa
         offsets = pa.py_buffer(struct.pack("<ii", start, end))
         text = pa.Array.from_buffers(pa.utf8(), 1, [None, offsets, pa.py_buffer(chunk)])
@@ -244,27 +252,49 @@ class _Checks:
         if len(self.bad_lines) < MAX_BAD_LINES_LISTED:
             self.bad_lines.append(line)
 
-    def feed(self, chunk: bytes, offset: int) -> None:
-        first = chunk.find(b"\n")
+    def _whole_lines_ok(self, skeleton: bytes, start: int, end: int) -> bool:
+        """Whether ``skeleton[start:end]`` is the expected pattern, compared in place."""
+        n, rest = divmod(end - start, len(self.line_pattern))
+        if rest:
+            return False
+        if len(self.pattern) < end - start:
+            self.pattern = self.line_pattern * max(
+                n, 2 * len(self.pattern) // len(self.line_pattern)
+            )
+        return skeleton.startswith(memoryview(self.pattern)[: end - start], start)
+
+    @staticmethod
+    def bounds(chunk: bytes) -> tuple[int, int]:
+        """Where the chunk's first and last line breaks are (-1 when it has none)."""
+        return chunk.find(b"\n"), chunk.rfind(b"\n")
+
+    def validate(self, chunk: bytes, bounds: tuple[int, int], offset: int) -> None:
+        """UTF-8 of the chunk's whole lines (``feed`` checks the rest); GIL-free, meant for
+        another thread, in chunk order."""
+        first, last = bounds
+        if last > first:
+            self._validate(chunk, first + 1, last + 1, offset)
+
+    def feed(self, chunk: bytes, offset: int, bounds: tuple[int, int]) -> None:
+        """Check the next chunk but the UTF-8 of its whole lines (``validate``)."""
+        first, last = bounds
         if first < 0:  # a line longer than a chunk
             self._decode(chunk, offset)
             self.open_line_bytes += len(chunk)
             self.open_line_separators += chunk.count(SEPARATOR.encode())
             return
-        last = chunk.rfind(b"\n")
         self._decode(chunk[: first + 1], offset)  # the straddling line, up to its "\n"
         if first == last:
             self._end_line(self.open_line_separators + chunk.count(b"|", 0, first))
             tail_separators = chunk.count(b"|", first + 1)
         else:
-            self._validate(chunk, first + 1, last + 1, offset)
             skeleton = chunk.translate(None, _NOT_STRUCTURE)  # only "|" and "\n" are left
             head_end, tail_start = skeleton.find(b"\n"), skeleton.rfind(b"\n")
             self._end_line(self.open_line_separators + head_end)
-            whole = skeleton[head_end + 1 : tail_start + 1]
-            n, rest = divmod(len(whole), len(self.line_pattern))
-            if rest or whole != self.line_pattern * n:
-                lines = whole.split(b"\n")[:-1]
+            if self._whole_lines_ok(skeleton, head_end + 1, tail_start + 1):
+                n = (tail_start - head_end) // len(self.line_pattern)
+            else:
+                lines = skeleton[head_end + 1 : tail_start].split(b"\n")
                 for i, line in enumerate(lines):
                     if len(line) != self.separators:
                         self._bad(self.lines + 1 + i)
@@ -318,21 +348,40 @@ class _Pass:
     checks: _Checks
 
 
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    """The file's chunks in order, read ``READ_AHEAD`` chunks ahead on a thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-read") as reader:
+        ahead = deque(reader.submit(_read_full, handle, READ_SIZE) for _ in range(READ_AHEAD))
+        while chunk := ahead.popleft().result():
+            ahead.append(reader.submit(_read_full, handle, READ_SIZE))
+            yield chunk
+        for future in ahead:
+            future.cancel()
+
+
 def _land_pass(lake: Lake, key: str, path: Path, dataset: str, progress: bool) -> _Pass:
     """Read ``path`` once: hash, write and check every chunk, overlapped (module docstring)."""
     checks = _Checks(path, dataset)
     digest = hashlib.sha256()
-    hashing = BackgroundJobs(1, HASH_CHUNKS_IN_FLIGHT, "csv-hash")
+    hashing = BackgroundJobs(1, HASH_JOBS_IN_FLIGHT, "csv-hash")
     size = 0
     bar = _progress_bar(path.stat().st_size, f"landing {path.name}", progress)
     try:
         with lake.open_writer(key) as writer:  # aborted if anything below raises
             try:
                 with path.open("rb", buffering=0) as handle:
-                    while chunk := _read_full(handle, CHUNK_SIZE):
-                        hashing.submit(lambda c=chunk: digest.update(c))
+                    for chunk in _chunks(handle):
+                        bounds = checks.bounds(chunk)
+
+                        def hash_and_validate(
+                            c: bytes = chunk, b: tuple = bounds, o: int = size
+                        ) -> None:
+                            digest.update(c)
+                            checks.validate(c, b, o)
+
+                        hashing.submit(hash_and_validate)
                         writer.write(chunk)
-                        checks.feed(chunk, size)
+                        checks.feed(chunk, size, bounds)
                         size += len(chunk)
                         bar.update(len(chunk))
                 checks.finish()
@@ -349,7 +398,7 @@ def _land_pass(lake: Lake, key: str, path: Path, dataset: str, progress: bool) -
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb", buffering=0) as handle:
-        while chunk := handle.read(CHUNK_SIZE):
+        while chunk := handle.read(READ_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
 

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB but the last
 MULTIPART_THRESHOLD = CHUNK_SIZE
 UPLOAD_THREADS = 8  # concurrent part uploads of one S3 object
-LOCAL_WRITES_IN_FLIGHT = 3  # chunks queued for the local writer thread
+LOCAL_WRITES_IN_FLIGHT = 8  # writes queued for the local writer thread
 LOCK_NAME = "_lock"
 LEASE_SECONDS = 120.0  # an S3 lease not renewed for this long is taken over
 LOCK_POLL_SECONDS = 0.2
@@ -356,7 +356,6 @@ class _LocalWriter(ObjectWriter):
         )
         self.fd: int | None = fd
         self.tmp = Path(tmp)
-        self.written = 0
         self.jobs = BackgroundJobs(1, LOCAL_WRITES_IN_FLIGHT, "lake-write")
 
     def _write(self, data: bytes) -> None:
@@ -364,11 +363,6 @@ class _LocalWriter(ObjectWriter):
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
-        # Start writing these pages to disk now (Linux starts the writeback of dirty pages it
-        # is advised to drop), so that the fsync at commit has little left to wait for.
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self.fd, self.written, len(data), os.POSIX_FADV_DONTNEED)
-        self.written += len(data)
         faults.reached("lake.part_written")
 
     def write(self, data: bytes) -> None:
@@ -561,14 +555,19 @@ class _S3Writer(ObjectWriter):
         self.jobs.submit(lambda: self._upload(number, data))
 
     def _take(self, size: int) -> bytes:
-        """The first ``size`` pending bytes (no copy when they are one whole chunk)."""
-        if len(self.pending[0]) == size:
-            self.pending_bytes -= size
-            return self.pending.pop(0)
-        joined = b"".join(self.pending)
-        self.pending = [joined[size:]] if len(joined) > size else []
-        self.pending_bytes = len(joined) - size
-        return joined[:size]
+        """The first ``size`` pending bytes, as one object (no copy when they are one piece)."""
+        taken, total = 0, 0
+        while total < size:
+            total += len(self.pending[taken])
+            taken += 1
+        pieces, self.pending = self.pending[:taken], self.pending[taken:]
+        if total > size:  # split the last piece
+            over = total - size
+            last = pieces[-1]
+            pieces[-1] = last[: len(last) - over]
+            self.pending.insert(0, last[len(last) - over :])
+        self.pending_bytes -= size
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def write(self, data: bytes) -> None:
         if not data:

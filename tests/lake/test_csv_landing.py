@@ -166,7 +166,7 @@ def test_bad_rows_on_chunk_boundaries_are_counted_by_line(
     """Small chunks put line ends, bad rows and multi-byte characters on chunk boundaries."""
     import ingestion.csv_landing as landing
 
-    monkeypatch.setattr(landing, "CHUNK_SIZE", 97)
+    monkeypatch.setattr(landing, "READ_SIZE", 97)
     rows = [ROW.replace("Night", "Noite é" * (i % 5)) for i in range(400)]
     rows[10] = rows[10] + "|extra"  # line 12
     rows[200] = rows[200].rsplit("|", 2)[0]  # line 202
