@@ -38,8 +38,9 @@ import logging
 import stat
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -348,8 +349,9 @@ class _Pass:
     checks: _Checks
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    """The file's chunks in order, read ``READ_AHEAD`` chunks ahead on a thread."""
+def _chunks(handle: IO[bytes]) -> Generator[bytes, None, None]:
+    """The file's chunks in order, read ``READ_AHEAD`` chunks ahead on a thread (close it
+    before the file: it waits for the reads under way)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-read") as reader:
         ahead = deque(reader.submit(_read_full, handle, READ_SIZE) for _ in range(READ_AHEAD))
         while chunk := ahead.popleft().result():
@@ -369,8 +371,8 @@ def _land_pass(lake: Lake, key: str, path: Path, dataset: str, progress: bool) -
     try:
         with lake.open_writer(key) as writer:  # aborted if anything below raises
             try:
-                with path.open("rb", buffering=0) as handle:
-                    for chunk in _chunks(handle):
+                with path.open("rb", buffering=0) as handle, closing(_chunks(handle)) as chunks:
+                    for chunk in chunks:
                         bounds = checks.bounds(chunk)
 
                         def hash_and_validate(
