@@ -3,6 +3,9 @@
 In-process baselines (called by ``bench.run``):
 
 - :func:`copy_files`: a plain ``shutil.copyfile`` of the CSVs, the floor of a local landing;
+- :func:`sha256_files`: a bare ``hashlib.sha256`` pass over the CSVs (1 MiB reads, a little
+  faster here than 8 MiB ones), the floor
+  of any landing that hashes what it lands;
 - :func:`boto3_upload`: a bare boto3 ``upload_file`` of the same files, the floor of an S3
   landing (boto3's defaults: 8 MiB parts, 10 threads, no checksum or validation pass);
 - :func:`sequential_tmdb`: the original project's extraction, one ``requests.get`` at a time,
@@ -49,6 +52,21 @@ def copy_files(paths: Sequence[Path], dest_dir: Path) -> int:
     for path in paths:
         shutil.copyfile(path, dest_dir / path.name)
         total += path.stat().st_size
+    return total
+
+
+def sha256_files(paths: Sequence[Path], chunk_size: int = 1024 * 1024) -> int:
+    """Hash each file with ``hashlib.sha256``, reading it in ``chunk_size`` pieces; return the
+    bytes hashed."""
+    import hashlib
+
+    total = 0
+    for path in paths:
+        digest = hashlib.sha256()
+        with path.open("rb", buffering=0) as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+                total += len(chunk)
     return total
 
 

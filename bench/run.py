@@ -205,6 +205,7 @@ def run(cfg: Config, only: set[str] | None = None) -> Results:
 
     results.stages += [csv, tmdb_stage, trusted, dbt, demo, history_stage]
     for done, make_targets in (
+        (csv, stages.csv_targets),
         (tmdb_stage, tmdb.targets),
         (trusted, stages.trusted_targets),
         (dbt, stages.dbt_targets),

@@ -1,23 +1,27 @@
 """The command line: ``movie-lake <command>`` (or ``python -m ingestion <command>``), a few
 lines over library functions.
 
-Every setting of ``ingestion.settings`` has a flag named after its variable
-(``--lake-uri`` for ``LAKE_URI``); a flag beats the environment. Each stage gives its command
+Every setting of ``ingestion.settings`` but the TMDB API key has a flag named after its
+variable (``--lake-uri`` for ``LAKE_URI``); a flag beats the environment. The key itself is
+never a flag (a command line shows in every process listing): ``TMDB_API_KEY``,
+``TMDB_API_KEY_FILE`` (or ``--tmdb-api-key-file``), or Secrets Manager in the Lambda; the old
+``--tmdb-api-key`` flag is refused with those instructions. Each stage gives its command
 as ``HELP``, ``add_arguments(parser)`` and ``run(settings, args) -> exit code``; this module
-imports the stages, never the other way round. Exit codes: ``ingestion.exit_codes``.
+imports the stages (only the one it runs), never the other way round. Exit codes:
+``ingestion.exit_codes``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from ingestion import csv_landing, tmdb_landing
 from ingestion.exit_codes import ExitCode
-from ingestion.lake import LakeError
+from ingestion.lake import LakeBusyError, LakeError
 from ingestion.settings import ENV_VARS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("ingestion")
@@ -25,9 +29,28 @@ log = logging.getLogger("ingestion")
 PROG = "movie-lake"
 DESCRIPTION = (
     "Land the movie lake's sources in raw. Every setting has a flag named after its "
-    "environment variable (--lake-uri for LAKE_URI); a flag beats the environment. "
-    "Exit codes: 0 ok, 1 a stage failed, 2 usage error, 3 a setting is invalid or missing."
+    "environment variable (--lake-uri for LAKE_URI); a flag beats the environment. The TMDB "
+    "API key is the exception: TMDB_API_KEY or TMDB_API_KEY_FILE only, never on the command "
+    "line. Exit codes: 0 ok, 1 a stage failed, 2 usage error, 3 a setting is invalid or "
+    "missing, 4 another run holds the day (nothing written)."
 )
+
+REMOVED_FLAG = "--tmdb-api-key"
+REMOVED_FLAG_MESSAGE = (
+    "--tmdb-api-key is not accepted: a key on the command line shows in every process "
+    "listing and shell history. Set TMDB_API_KEY in the environment, or TMDB_API_KEY_FILE "
+    "(--tmdb-api-key-file) to a file holding only the key; the Lambda reads it from Secrets "
+    "Manager (TMDB_API_KEY_SECRET)."
+)
+
+
+class _RefuseKeyFlag(argparse.Action):
+    """The removed key flag: an error that says how to pass the key instead (never echoing
+    the value given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        parser.error(REMOVED_FLAG_MESSAGE)
+
 
 # name -> (help, add_arguments, run(settings, args) -> exit code)
 Command = tuple[
@@ -39,27 +62,39 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (each overrides its environment variable)")
     for var, name in ENV_VARS.items():
         flag = "--" + var.lower().replace("_", "-")
+        if flag == REMOVED_FLAG:
+            group.add_argument(flag, action=_RefuseKeyFlag, nargs="?", help=argparse.SUPPRESS)
+            continue
         group.add_argument(flag, dest=f"setting_{name}", metavar=var, default=None)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, the other commands are listed without their arguments (and
+    their modules not imported: a run imports only the stage it runs)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, allow_abbrev=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments, _run) in commands().items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, allow_abbrev=False)
+            continue
+        help_text, add_arguments, _run = command(name)
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         add_arguments(p)
         _add_setting_flags(p)
     return parser
 
 
-def commands() -> dict[str, Command]:
-    """The commands, in the order ``--help`` lists them."""
-    return {
-        "csv": (csv_landing.HELP, csv_landing.add_arguments, csv_landing.run),
-        "tmdb": (tmdb_landing.HELP, tmdb_landing.add_arguments, tmdb_landing.run),
-        "settings": (SETTINGS_HELP, _settings_arguments, _show_settings),
-    }
+COMMANDS = ("csv", "tmdb", "settings")  # in the order --help lists them
+_STAGES = {"csv": "ingestion.csv_landing", "tmdb": "ingestion.tmdb_landing"}
+
+
+def command(name: str) -> Command:
+    """A command's help, arguments and run function (a stage's module is imported here)."""
+    if name == "settings":
+        return SETTINGS_HELP, _settings_arguments, _show_settings
+    stage = importlib.import_module(_STAGES[name])
+    return stage.HELP, stage.add_arguments, stage.run
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,8 +124,9 @@ def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((arg for arg in argv if arg in COMMANDS), None)  # before it: only -v
+    args = build_parser(chosen).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -102,10 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         settings = load_settings(**overrides)
-        return int(commands()[args.command][2](settings, args))
+        return int(command(args.command)[2](settings, args))
     except SettingsError as exc:
         log.error("%s", exc)
         return ExitCode.SETTINGS
+    except LakeBusyError as exc:
+        log.error("%s", exc)
+        return ExitCode.BUSY
     except LakeError as exc:
         log.error("%s", exc)
         return ExitCode.STAGE_FAILED

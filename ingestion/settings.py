@@ -1,8 +1,10 @@
 """One typed settings object for every stage, read once from the environment and CLI flags.
 
-Each field maps to an environment variable (the README's settings table); a CLI flag of the
-same name (``--lake-uri`` for ``LAKE_URI``) overrides it. Values are validated here, so a bad
-``RUN_DATE`` or an unknown lake scheme fails before any work starts.
+Each field maps to an environment variable (README, "Settings"); a CLI flag of the same name
+(``--lake-uri`` for ``LAKE_URI``) overrides it, except the TMDB API key: it comes from
+``TMDB_API_KEY``, from the file named by ``TMDB_API_KEY_FILE``, or (the Lambda) from Secrets
+Manager, never from a command line that every process listing shows. Values are validated
+here, so a bad ``RUN_DATE`` or an unknown lake scheme fails before any work starts.
 """
 
 from __future__ import annotations

@@ -7,7 +7,11 @@ one :class:`~ingestion.tmdb_client.TMDbClient` and one token bucket, from the wo
 ``ingestion.tmdb_pool``; this module's main thread alone writes to the lake. Each dataset's
 partition is committed on its own by ``ingestion.tmdb_raw`` (data files, ``_manifest.json``,
 ``_SUCCESS``): a complete partition is skipped by a rerun, an incomplete one is cleared and
-redone. ``add_arguments`` and ``run`` are the ``tmdb`` command of the CLI.
+redone. Before it starts, a run takes the lock of every dataset partition of the day it will
+write (``Lake.lock``) and keeps each until that dataset is committed: a second run of the same
+day finds them held and stops with :class:`~ingestion.lake.LakeBusyError` (or waits, ``wait``
+seconds), never writing beside the first. ``add_arguments`` and ``run`` are the ``tmdb``
+command of the CLI.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from typing import Any
 import requests
 
 from ingestion.exit_codes import ExitCode
-from ingestion.lake import Lake, new_run_id, open_lake
+from ingestion.lake import (
+    Lake,
+    LakeLock,
+    describe_holder,
+    new_run_id,
+    open_lake,
+    remove_stale_lock,
+)
 from ingestion.rate_limit import TokenBucket
 from ingestion.settings import Settings
 from ingestion.tmdb_client import (
@@ -51,6 +62,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = DEFAULT_POOL_SIZE
 FALLBACK_LANGUAGE = "en-US"
+DATASETS = ("genres", "discover", "movie_details")  # in the order a run writes them
 
 NO_KEY_MESSAGE = (
     "no TMDB API key configured: set TMDB_API_KEY to the key, or TMDB_API_KEY_FILE to a file "
@@ -130,16 +142,42 @@ class _Run:
         self.max_file_bytes = max_file_bytes
         self.run_id = new_run_id(dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
         self.stats = ExtractStats(self.run_id, settings.run_date.isoformat())
+        self.locks: dict[str, LakeLock] = {}
 
     def _writer(self, dataset: str) -> PartitionWriter:
         return PartitionWriter(
             self.lake, dataset, self.settings.run_date, self.run_id, self.max_file_bytes
         )
 
+    def lock(self, wait: float) -> None:
+        """Lock the partition of every dataset not yet complete, in a fixed order, so of two
+        runs of one day the first to start takes them all and the other stops (or waits)."""
+        for dataset in DATASETS:
+            prefix = partition_prefix(dataset, self.settings.run_date)
+            if self.lake.exists(prefix + "_SUCCESS"):
+                continue
+            lock = self.lake.lock(prefix, self.run_id, wait)
+            self.locks[dataset] = lock
+            if lock.took_over:
+                log.info("took over the lock of %s from %s, which is no longer running",
+                         prefix, describe_holder(lock.took_over))  # fmt: skip
+
+    def release(self, dataset: str | None = None) -> None:
+        """Release the lock of ``dataset`` (every lock still held when None)."""
+        for name in [dataset] if dataset else list(self.locks):
+            lock = self.locks.pop(name, None)
+            if lock is not None:
+                lock.release()
+
     def _begin(self, dataset: str) -> PartitionWriter | None:
         writer = self._writer(dataset)
         if writer.is_complete():
             log.info("%s is complete already (has _SUCCESS): skipped", writer.prefix)
+            self.release(dataset)  # completed by a run this one waited for
+            stale = remove_stale_lock(self.lake, writer.prefix, self.run_id)
+            if stale:
+                log.info("removed the lock of %s left by %s, which is no longer running",
+                         writer.prefix, describe_holder(stale))  # fmt: skip
             self.stats.datasets[dataset] = DatasetResult("already_complete")
             return None
         writer.clear_leftovers()
@@ -154,6 +192,7 @@ class _Run:
         **extra: Any,
     ) -> None:
         after = self.client.stats.snapshot()
+        lock = self.locks.get(writer.dataset)
         manifest = writer.commit(
             {
                 "started_at": started_at,
@@ -167,8 +206,10 @@ class _Run:
                 "skipped_ids": extra.pop("skipped_ids", []),
                 "windows": extra.pop("windows", []),
                 **extra,
-            }
+            },
+            check=lock.check if lock is not None else lambda: None,
         )
+        self.release(writer.dataset)
         self.stats.datasets[writer.dataset] = DatasetResult(
             "written",
             records=manifest["records"],
@@ -279,8 +320,12 @@ def extract(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     deadline: float | None = None,
     progress: ProgressBar | None = None,
+    wait: float = 0.0,
 ) -> ExtractStats:
     """Extract the genre's discover snapshot, the genre list and new details into raw.
+
+    Another run of the same day holding a dataset's partition is waited for up to ``wait``
+    seconds, then :class:`~ingestion.lake.LakeBusyError` is raised before any request.
 
     ``session`` (a ``requests.Session``) is used as is (size its pool for ``workers``);
     without one a suitable session is made and closed. ``deadline`` is a ``time.monotonic()``
@@ -313,11 +358,13 @@ def extract(
         lake.location,
     )
     try:
+        run.lock(wait)
         run.genres()
         ids = run.discover(max_pages)
         run.stats.movies = len(ids)
         run.details(ids, max_movies, refresh_details)
     finally:
+        run.release()
         pool.shutdown()
         if session is None:
             client.close()
@@ -364,6 +411,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.read_timeout,
         help="seconds to wait for a response before retrying",
     )
+    parser.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="start a new data file when one reaches this size (bytes)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long to wait for another run of the same day to finish before giving up "
+        f"with exit code {int(ExitCode.BUSY)} (default 0: give up at once)",
+    )
 
 
 HELP = "extract a TMDB genre (discover, genres, new movie details) into raw"
@@ -397,7 +458,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     backoff_base=args.backoff_base,
                     read_timeout=args.read_timeout,
                 ),
+                max_file_bytes=args.max_file_bytes,
                 progress=bar,
+                wait=args.wait,
             )
         except TMDbError as exc:
             bar.close()

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ingestion.lake import Lake
+from ingestion import faults
+from ingestion.lake import Lake, clear_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,13 @@ class PartitionWriter:
         return self.lake.exists(self.success_key)
 
     def clear_leftovers(self) -> int:
-        """Delete what an interrupted run left in this (incomplete) partition."""
-        keys = self.lake.list(self.prefix)
-        for key in keys:
-            self.lake.delete(key)
-        if keys:
-            log.info(
-                "removed %d leftover object(s) of an unfinished run in %s", len(keys), self.prefix
-            )
-        return len(keys)
+        """Delete what an interrupted run left in this (incomplete) partition: its objects and
+        its unfinished writes. Call it holding the partition's lock."""
+        removed = clear_leftovers(self.lake, self.prefix)
+        if removed:
+            log.info("removed %d leftover(s) of an unfinished run in %s: %s", len(removed),
+                     self.prefix, ", ".join(removed))  # fmt: skip
+        return len(removed)
 
     def write(self, line: str) -> None:
         data = line.encode("utf-8") + b"\n"
@@ -84,9 +83,13 @@ class PartitionWriter:
         self.files.append({"key": key, "records": len(self._buffer), "bytes": len(body)})
         self._buffer = []
         self._buffered = 0
+        faults.reached("tmdb.file_written")
 
-    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Write the last data file, then ``_manifest.json``, then ``_SUCCESS``."""
+    def commit(
+        self, manifest: dict[str, Any], check: Callable[[], None] = lambda: None
+    ) -> dict[str, Any]:
+        """Write the last data file, then ``_manifest.json``, then ``_SUCCESS``; ``check`` runs
+        before each of the last two (it raises if the partition's lock was lost)."""
         self._flush()
         full = {
             "dataset": self.dataset,
@@ -96,8 +99,12 @@ class PartitionWriter:
             "records": self.records,
         }
         body = json.dumps(full, ensure_ascii=False, indent=2).encode("utf-8")
+        check()
         self.lake.put_bytes(self.prefix + "_manifest.json", body)
+        faults.reached("tmdb.manifest_written")
+        check()
         self.lake.put_bytes(self.success_key, b"")
+        faults.reached("tmdb.committed")
         return full
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # stage -> {figure: its baselines in smoke mode}
 FIGURES = {
     "csv_landing": {
-        "csv_local_mb_s": ["shutil.copyfile"],
+        "csv_local_mb_s": ["bare hashlib.sha256 pass", "shutil.copyfile"],
         "csv_s3_mb_s": ["boto3 upload_file"],
     },
     "tmdb": {
@@ -39,7 +39,8 @@ FIGURES = {
     # the sample-data baseline needs the lake make demo leaves, and smoke mode skips the demo
     "dbt_build": {"dbt_seconds": ["budget"], "dbt_peak_mib": []},
 }
-TARGETS = ["tmdb_limit_fraction", "tmdb_records_lost", "trusted_vs_copy", "dbt_full_seconds"]
+TARGETS = ["csv_local_vs_sha256", "csv_s3_vs_upload_file", "tmdb_limit_fraction",
+           "tmdb_records_lost", "trusted_vs_copy", "dbt_full_seconds"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

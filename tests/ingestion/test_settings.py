@@ -48,7 +48,11 @@ def test_lake_uri_forms() -> None:
     assert parse_lake_uri("file:///tmp/lake").root == "/tmp/lake"
 
 
-def test_the_key_never_shows_in_repr_dump_or_cli(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_the_key_never_shows_in_repr_dump_or_cli(
+    tmp_path: Path,
+    capsys,
+    monkeypatch,  # noqa: ANN001
+) -> None:
     key = "k3y-that-must-not-leak-0123456789"
     s = load_settings({"TMDB_API_KEY": key})
     assert s.tmdb_api_key is not None and s.tmdb_api_key.reveal() == key
@@ -56,9 +60,30 @@ def test_the_key_never_shows_in_repr_dump_or_cli(tmp_path: Path, capsys) -> None
     key_file = tmp_path / "key"
     key_file.write_text(key + "\n")
     assert load_settings({"TMDB_API_KEY_FILE": str(key_file)}).tmdb_api_key.reveal() == key
-    assert main(["settings", "--tmdb-api-key", key]) == 0
+    monkeypatch.setenv("TMDB_API_KEY", key)
+    assert main(["settings"]) == 0
     out = capsys.readouterr().out
     assert key not in out and '"tmdb_api_key": "<set>"' in out
+
+
+@pytest.mark.parametrize("form", ["separate", "equals"])
+def test_the_key_flag_is_refused_with_how_to_pass_the_key(capsys, form: str) -> None:  # noqa: ANN001
+    key = "k3y-on-the-command-line-0123456789"
+    args = ["--tmdb-api-key", key] if form == "separate" else [f"--tmdb-api-key={key}"]
+    with pytest.raises(SystemExit) as stopped:
+        main(["settings", *args])
+    assert stopped.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "--tmdb-api-key is not accepted" in err
+    assert "Set TMDB_API_KEY in the environment, or TMDB_API_KEY_FILE" in err
+    assert key not in err
+    assert "--tmdb-api-key " not in main_help(capsys)  # no longer offered
+
+
+def main_help(capsys) -> str:  # noqa: ANN001
+    with pytest.raises(SystemExit):
+        main(["settings", "--help"])
+    return capsys.readouterr().out
 
 
 def test_unreadable_key_file_names_the_file_not_the_key(tmp_path: Path) -> None:
@@ -76,4 +101,5 @@ def test_require_tmdb_key_stops_with_instructions(caplog, monkeypatch) -> None: 
     monkeypatch.delenv("TMDB_API_KEY_FILE", raising=False)
     assert main(["settings", "--require-tmdb-key"]) == ExitCode.SETTINGS
     assert "set TMDB_API_KEY, or TMDB_API_KEY_FILE" in caplog.text
-    assert main(["settings", "--require-tmdb-key", "--tmdb-api-key", "x"]) == 0
+    monkeypatch.setenv("TMDB_API_KEY", "x")
+    assert main(["settings", "--require-tmdb-key"]) == 0

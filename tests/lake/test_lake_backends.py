@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+
 import pytest
 
 from ingestion import lake as lake_module
-from ingestion.lake import Lake, LakeConflictError, LakeError, LocalLake, PutResult, S3Lake
+from ingestion.lake import (
+    LOCK_NAME,
+    Lake,
+    LakeBusyError,
+    LakeConflictError,
+    LakeError,
+    LocalLake,
+    PutResult,
+    S3Lake,
+    holder_info,
+)
 
 
 def test_put_then_read_back_the_same_bytes(lake: Lake) -> None:
@@ -88,3 +102,74 @@ def test_local_and_s3_uris_share_the_key(tmp_path) -> None:  # noqa: ANN001
     key = "raw/local/csv/movies/year=2024/month=03/day=01/movies.csv"
     assert LocalLake(tmp_path).uri(key) == f"{tmp_path}/{key}"
     assert S3Lake(object(), "bucket", "pre/fix/").uri(key) == f"s3://bucket/pre/fix/{key}"
+
+
+# -- partition locks ---------------------------------------------------------------------------
+DAY_PREFIX = "raw/x/year=2024/month=03/day=01/"
+
+
+def test_a_partition_lock_is_exclusive_and_leaves_nothing_when_released(lake: Lake) -> None:
+    with lake.lock(DAY_PREFIX, "20240301T000000Z-first") as held:
+        held.check()
+        assert lake.list(DAY_PREFIX) == [DAY_PREFIX + LOCK_NAME]
+        with pytest.raises(LakeBusyError, match="first .pid .* is writing .*waited 0 s"):
+            lake.lock(DAY_PREFIX, "20240301T000000Z-second")
+    assert lake.list(DAY_PREFIX) == []
+    with lake.lock(DAY_PREFIX, "20240301T000000Z-second", wait=1.0) as second:
+        assert second.took_over is None  # released properly: nothing to take over
+
+
+def test_a_waiting_run_gets_the_lock_when_the_holder_releases_it(lake: Lake) -> None:
+    first = lake.lock(DAY_PREFIX, "20240301T000000Z-first")
+    timer = threading.Timer(0.5, first.release)
+    timer.start()
+    try:
+        with lake.lock(DAY_PREFIX, "20240301T000000Z-second", wait=30) as second:
+            assert second.info["run_id"].endswith("second")
+    finally:
+        timer.join()
+
+
+def _s3_only(lake: Lake) -> S3Lake:
+    if not isinstance(lake, S3Lake):
+        pytest.skip("leases are S3's; a local lock is an flock the kernel releases")
+    return lake
+
+
+def test_a_lease_of_another_machine_is_kept_until_it_expires(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = _s3_only(lake)
+    elsewhere = {**holder_info("20240301T000000Z-elsewhere"), "boot_id": "another-machine"}
+    s3.put_bytes(DAY_PREFIX + LOCK_NAME, json.dumps({**elsewhere, "lease_seconds": 1}).encode())
+    with pytest.raises(LakeBusyError, match="elsewhere"):
+        s3.lock(DAY_PREFIX, "20240301T000000Z-here")  # fresh: its holder may be alive
+    time.sleep(2.2)  # Last-Modified counts whole seconds
+    with s3.lock(DAY_PREFIX, "20240301T000000Z-here") as held:
+        assert held.took_over and held.took_over["run_id"].endswith("elsewhere")
+
+
+def test_a_held_lease_is_renewed_so_no_one_takes_it_over(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = _s3_only(lake)
+    monkeypatch.setattr(lake_module, "LEASE_SECONDS", 1.0)  # renewed every 0.25 s
+    with s3.lock(DAY_PREFIX, "20240301T000000Z-long") as held:
+        time.sleep(2.2)  # past its lease time twice over
+        held.check()
+        with pytest.raises(LakeBusyError, match="long"):
+            s3.lock(DAY_PREFIX, "20240301T000000Z-other")
+    assert s3.list(DAY_PREFIX) == []
+
+
+def test_a_lease_taken_over_is_reported_lost(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3 = _s3_only(lake)
+    monkeypatch.setattr(lake_module, "LEASE_SECONDS", 0.4)
+    held = s3.lock(DAY_PREFIX, "20240301T000000Z-slow")
+    s3.client.put_object(Bucket=s3.bucket, Key=s3._key(DAY_PREFIX + LOCK_NAME), Body=b"{}")
+    deadline = time.monotonic() + 5
+    while not held.lost and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    with pytest.raises(LakeBusyError, match="lost its lock"):
+        held.check()
+    held.release()
