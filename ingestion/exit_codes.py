@@ -11,3 +11,4 @@ class ExitCode(IntEnum):
     STAGE_FAILED = 1  # a stage started and failed: bad input data, the API, the lake
     USAGE = 2  # the command line itself is wrong (argparse's own code)
     SETTINGS = 3  # a setting is invalid or missing: RUN_DATE, LAKE_URI, the TMDB key, ...
+    LOCKED = 4  # another run holds this lake and day (the trusted job and dbt: spark/lake_lock.py)
