@@ -179,7 +179,9 @@ class TableCommitter:
             self.lake.delete(f"{live}/{MARKER}")
             self.lake.delete(live)
             self.lake.write_text(moving, "")
-        for n, rel in enumerate(self.lake.list_files(staged)):
+        files = self.lake.list_files(staged)  # data first; _SUCCESS and the like last
+        files.sort(key=lambda rel: rel.rsplit("/", 1)[-1].startswith("_"))
+        for n, rel in enumerate(files):
             target = f"{live}/{rel}"
             if self.lake.exists(target):  # copied by a run that died before deleting the source
                 self.lake.delete(target)

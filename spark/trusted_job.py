@@ -31,10 +31,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -604,17 +605,24 @@ def run_job(
     (``LockHeldError`` when another run holds the lake and day).
 
     Uses ``spark`` (or the active/a new session); stops the session only if it created it.
+    The day's lock is taken first, before any session starts, when the lake is a folder or the
+    job runs on Glue; an ``s3://`` lake elsewhere needs the session to check hadoop-aws first.
     """
     started = dt.datetime.now(dt.UTC)
     run_id = f"{args.run_date}_{started:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
-    created = False
-    if spark is None:
-        spark, created = get_session()
-    try:
-        return _run(spark, args, run_id=run_id, started=started, on_glue=on_glue)
-    finally:
-        if created:
-            spark.stop()
+    with ExitStack() as stack:
+        lock = None
+        if on_glue or urlparse(args.lake_uri.strip()).scheme in ("", "file"):
+            lock = stack.enter_context(_day_lock(args.lake_uri, args, run_id))
+        if spark is None:
+            spark, created = get_session()
+            if created:
+                stack.callback(spark.stop)
+        return _run(spark, args, stack, lock, run_id=run_id, started=started, on_glue=on_glue)
+
+
+def _day_lock(lake_uri: str, args: JobArgs, run_id: str) -> AbstractContextManager[LakeLock]:
+    return lake_lock(lake_uri, "trusted", args.run_date, run_id=run_id, wait_seconds=args.lock_wait)
 
 
 def _register_jvm(spark: SparkSession) -> None:
@@ -625,28 +633,32 @@ def _register_jvm(spark: SparkSession) -> None:
 
 
 def _run(
-    spark: SparkSession, args: JobArgs, *, run_id: str, started: dt.datetime, on_glue: bool
+    spark: SparkSession,
+    args: JobArgs,
+    stack: ExitStack,
+    lock: LakeLock | None,
+    *,
+    run_id: str,
+    started: dt.datetime,
+    on_glue: bool,
 ) -> dict[str, Any]:
     configure(spark)
     _register_jvm(spark)
     lake = LakeFS(spark, resolve_lake_root(spark, args.lake_uri, on_glue=on_glue))
+    if lock is None:
+        lock = stack.enter_context(_day_lock(lake.root, args, run_id))
     log.info("trusted run %s for %s on %s", run_id, args.run_date, lake.root)
     inputs = plan_inputs(lake, args.run_date)
-    with lake_lock(
-        lake.root, "trusted", args.run_date, run_id=run_id, wait_seconds=args.lock_wait
-    ) as lock:
-        committer = TableCommitter(lake, args.run_date.isoformat(), run_id, check=lock.check)
+    committer = TableCommitter(lake, args.run_date.isoformat(), run_id, check=lock.check)
+    try:
+        leftovers = committer.recover()
+        with committing(committer):
+            return _build(spark, lake, args, inputs, committer, lock, leftovers, run_id, started)
+    finally:
         try:
-            leftovers = committer.recover()
-            with committing(committer):
-                return _build(
-                    spark, lake, args, inputs, committer, lock, leftovers, run_id, started
-                )
-        finally:
-            try:
-                committer.finish()
-            except Exception as exc:  # never hide the run's own outcome; the next run cleans
-                log.warning("could not remove the staging folder %s: %s", committer.staging, exc)
+            committer.finish()
+        except Exception as exc:  # never hide the run's own outcome; the next run cleans
+            log.warning("could not remove the staging folder %s: %s", committer.staging, exc)
 
 
 def _build(
