@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +105,7 @@ class TableCommitter:
         writer = df.write.mode("overwrite").format("parquet")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        stop_watch = kill_when(f"trusted.write.{name}", self._task_files_written(staged))
+        stop_watch = kill_when(f"trusted.write.{name}", self._write_started(staged), 0.005)
         writer.save(self.lake.uri(staged))
         stop_watch()
         self._check()
@@ -117,16 +116,11 @@ class TableCommitter:
             self._replace(staged, live, name)
         self._fault(f"trusted.swapped.{name}")
 
-    def _task_files_written(self, staged: str) -> Callable[[], bool]:
-        """True once a Spark task has written a data file under the staged ``_temporary``."""
+    def _write_started(self, staged: str) -> Callable[[], bool]:
+        """True once Spark's write job has begun in ``staged``: its ``_temporary`` folder,
+        where the tasks write, exists (it goes at the job's commit)."""
         path = self.lake.local_path(f"{staged}/_temporary")
-        if path is None:
-            return lambda: True
-
-        def ready() -> bool:
-            return any(name.startswith("part-") for _, _, files in os.walk(path) for name in files)
-
-        return ready
+        return (lambda: True) if path is None else path.is_dir
 
     def _partitions(self, staged: str, depth: int) -> list[str]:
         """The partition folders (``year=2024/month=01/day=02``) Spark wrote under ``staged``."""

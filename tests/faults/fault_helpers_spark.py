@@ -27,6 +27,27 @@ for _area in ("spark", "dbt"):
     if str(REPO / "tests" / _area) not in sys.path:
         sys.path.insert(0, str(REPO / "tests" / _area))
 
+# Re-exported for the fault tests (after the path above is set).
+import dbt_fixture_lake as dbt_fixture  # noqa: E402
+from dbt_fixture_lake import build_trusted_lake  # noqa: E402
+from spark_raw_builder import (  # noqa: E402
+    RawLakeBuilder,
+    details,
+    discover_movie,
+    discover_page,
+    genre_list,
+)
+
+__all__ = [
+    "RawLakeBuilder",
+    "build_trusted_lake",
+    "dbt_fixture",
+    "details",
+    "discover_movie",
+    "discover_page",
+    "genre_list",
+]
+
 FAULT_ENV = "MOVIE_LAKE_FAULT_AT"
 KILLED = -signal.SIGKILL  # a subprocess's return code when SIGKILL ended it
 # What trusted/ holds besides tables: the run reports, the locks, the staging of runs.

@@ -20,23 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbt_fixture_lake import build_trusted_lake
 from fault_helpers_spark import (
     KILLED,
     REPO,
-    Run,
-    env_for,
-    files_with_times,
-    leftovers,
-    trusted_command,
-    trusted_rows,
-)
-from spark_raw_builder import (
     RawLakeBuilder,
+    Run,
+    build_trusted_lake,
     details,
     discover_movie,
     discover_page,
+    env_for,
+    files_with_times,
     genre_list,
+    leftovers,
+    trusted_command,
+    trusted_rows,
 )
 
 pytestmark = pytest.mark.slow
@@ -150,7 +148,7 @@ def test_two_runs_of_one_day_never_interleave_their_writes(reference: dict[str, 
 
 # (fault point, what a reader must see after the kill, table by table)
 KILL_POINTS = [
-    # Spark's tasks are writing the first table (the movie credits) into the staging folder.
+    # Spark's write job of the first table (the movie credits) begun in staging, not committed.
     "trusted.write.imdb_movie_credits",
     # imdb_movies swapped in (one atomic exchange); its old copy not yet deleted, no marker yet.
     "trusted.swap.imdb_movies",
