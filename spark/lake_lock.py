@@ -213,13 +213,28 @@ class LocalLeaseStore:
 
 
 class S3LeaseStore:
-    """A lease object in S3: conditional writes (``If-None-Match``, ``If-Match``)."""
+    """A lease object in S3: conditional writes (``If-None-Match``, ``If-Match``).
 
-    def __init__(self, client: Any, bucket: str, key: str) -> None:
+    The conditions go as boto3 parameters where the installed botocore knows them, else as the
+    same HTTP headers added to the request (older botocore, e.g. the one AWS Glue 5 ships):
+    S3 honours the header either way."""
+
+    _HEADERS = {"IfNoneMatch": "If-None-Match", "IfMatch": "If-Match"}
+
+    def __init__(self, client: Any, bucket: str, key: str, *, native: bool | None = None) -> None:
         self.client = client
         self.bucket = bucket
         self.key = key
         self.where = f"s3://{bucket}/{key}"
+        self._native = native  # None: use parameters where botocore has them
+        self._pending = threading.local()  # the header of this thread's call in flight
+        for operation in ("PutObject", "DeleteObject"):
+            client.meta.events.register(f"before-sign.s3.{operation}", self._add_header)
+
+    def _add_header(self, request: Any, **_: Any) -> None:
+        header = getattr(self._pending, "header", None)
+        if header is not None:
+            request.headers[header[0]] = header[1]
 
     @staticmethod
     def _code(exc: Exception) -> str:
@@ -232,10 +247,23 @@ class S3LeaseStore:
         # is in flight (S3 asks the loser to retry: it re-reads and sees the winner).
         return cls._code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
+    def _call(self, operation: str, param: str, value: str, **kwargs: Any) -> Any:
+        """``client.<operation>(**kwargs)`` under the condition ``param=value``."""
+        method = getattr(self.client, "put_object" if operation == "PutObject" else "delete_object")
+        members = self.client.meta.service_model.operation_model(operation).input_shape.members
+        native = param in members if self._native is None else self._native
+        if native:
+            return method(**kwargs, **{param: value})
+        self._pending.header = (self._HEADERS[param], value)  # botocore signs in this thread
+        try:
+            return method(**kwargs)
+        finally:
+            self._pending.header = None
+
     def create(self, data: bytes) -> str | None:
         try:
-            reply = self.client.put_object(
-                Bucket=self.bucket, Key=self.key, Body=data, IfNoneMatch="*"
+            reply = self._call(
+                "PutObject", "IfNoneMatch", "*", Bucket=self.bucket, Key=self.key, Body=data
             )
         except Exception as exc:
             if self._lost_race(exc):
@@ -254,8 +282,8 @@ class S3LeaseStore:
 
     def replace(self, data: bytes, token: str) -> str | None:
         try:
-            reply = self.client.put_object(
-                Bucket=self.bucket, Key=self.key, Body=data, IfMatch=token
+            reply = self._call(
+                "PutObject", "IfMatch", token, Bucket=self.bucket, Key=self.key, Body=data
             )
         except Exception as exc:
             if self._lost_race(exc) or self._code(exc) in ("NoSuchKey", "404"):
@@ -265,7 +293,7 @@ class S3LeaseStore:
 
     def delete(self, token: str) -> bool:
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=token)
+            self._call("DeleteObject", "IfMatch", token, Bucket=self.bucket, Key=self.key)
         except Exception as exc:
             if self._lost_race(exc) or self._code(exc) in ("NoSuchKey", "404"):
                 return False

@@ -25,6 +25,7 @@ from spark.lake_lock import (
     LeaseStore,
     LockHeldError,
     LockLostError,
+    S3LeaseStore,
     store_for,
 )
 
@@ -34,7 +35,14 @@ REPO = Path(__file__).resolve().parents[2]
 StoreFactory = Callable[[], LeaseStore]
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("s3", marks=pytest.mark.slow),
+        # the conditions as raw headers, as with the older botocore of AWS Glue 5
+        pytest.param("s3-headers", marks=pytest.mark.slow),
+    ]
+)
 def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """A factory of stores for one lock (each run opens its own, as separate processes do)."""
     if request.param == "local":
@@ -44,7 +52,14 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreF
     client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
     bucket = f"lock-test-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
-    yield lambda: store_for(f"s3://{bucket}/lake", "trusted", DAY, client=client)
+
+    def open_store() -> LeaseStore:
+        store = store_for(f"s3://{bucket}/lake", "trusted", DAY, client=client)
+        assert isinstance(store, S3LeaseStore)
+        store._native = request.param == "s3"
+        return store
+
+    yield open_store
 
 
 def lock(store: LeaseStore, run_id: str, ttl: float = 60.0) -> LakeLock:

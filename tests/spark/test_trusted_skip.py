@@ -48,8 +48,8 @@ def manifest_sha256(root: Path, dataset: str, date: dt.date) -> str:
 
 @pytest.fixture(scope="module")
 def runs(spark_session: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One lake, five runs: first, again (same landing), full refresh, a new job version, and
-    a new movies landing. Keeps each run's report, the tables' files and the log."""
+    """One lake, five runs: first, again (same landing), full refresh, a new movies landing,
+    and a new job version. Keeps each run's report, the tables' files and the log."""
     lake = RawLakeBuilder(tmp_path_factory.mktemp("skip") / "lake")
     lake.csv("movies", D1, [movie_row("tt0000001"), movie_row("tt0000002", "Bia Reis")])
     lake.csv("series", D1, [series_row("tt5000001")])
@@ -72,14 +72,14 @@ def runs(spark_session: SparkSession, tmp_path_factory: pytest.TempPathFactory) 
     run("first", D1)
     run("again", D1)
     run("full_refresh", D1, full_refresh=True)
+    lake.csv("movies", D2, [movie_row("tt0000001"), movie_row("tt0000003", "Caio Dias")])
+    run("new_landing", D2)
     version = trusted_job.JOB_VERSION
     trusted_job.JOB_VERSION = version + "-next"
     try:
-        run("new_version", D1)
+        run("new_version", D2)
     finally:
         trusted_job.JOB_VERSION = version
-    lake.csv("movies", D2, [movie_row("tt0000001"), movie_row("tt0000003", "Caio Dias")])
-    run("new_landing", D2)
     return results
 
 
@@ -137,14 +137,14 @@ def test_a_skipped_table_is_reported_with_the_counts_of_the_run_that_built_it(
 
 
 def test_the_marker_is_the_last_file_written_and_names_the_landing(runs: dict[str, Any]) -> None:
-    root, last = runs["root"], runs["new_landing"]["report"]  # the run that built them last
+    root, last = runs["root"], runs["new_version"]["report"]  # the run that built them last
     for table in MOVIE_TABLES:
         files = files_of(root, table)
         marker_time = files.pop("_built_from.json")
         assert marker_time >= max(files.values()), table
         marker = json.loads((root / "trusted" / table / "_built_from.json").read_text())
         assert marker["built_from"]["manifest_sha256"] == manifest_sha256(root, "movies", D2)
-        assert marker["job_version"] == trusted_job.JOB_VERSION
+        assert marker["job_version"] == trusted_job.JOB_VERSION + "-next"
         assert marker["counts"] == {k: last["tables"][table][k] for k in COUNT_KEYS}
         assert marker["run_id"] == last["run_id"]
 
@@ -161,7 +161,7 @@ def test_full_refresh_rebuilds_unchanged_tables(runs: dict[str, Any]) -> None:
 
 
 def test_a_new_job_version_rebuilds_them(runs: dict[str, Any]) -> None:
-    before, after = runs["full_refresh"]["files"], runs["new_version"]["files"]
+    before, after = runs["new_landing"]["files"], runs["new_version"]["files"]
     for table in MOVIE_TABLES + SERIES_TABLES:
         assert after[table] != before[table], table
         assert runs["new_version"]["report"]["tables"][table]["skipped"] is None
@@ -171,7 +171,7 @@ def test_a_new_job_version_rebuilds_them(runs: dict[str, Any]) -> None:
 def test_a_new_landing_rebuilds_its_tables_only(
     runs: dict[str, Any], spark_session: SparkSession
 ) -> None:
-    before, after = runs["new_version"]["files"], runs["new_landing"]["files"]
+    before, after = runs["full_refresh"]["files"], runs["new_landing"]["files"]
     report = runs["new_landing"]["report"]
     root = runs["root"]
     for table in MOVIE_TABLES:  # a new movies landing: the movie tables are rebuilt ...
@@ -190,7 +190,7 @@ def test_a_new_landing_rebuilds_its_tables_only(
 
 
 def test_the_snapshots_are_written_one_day_partition_at_a_time(runs: dict[str, Any]) -> None:
-    before, after = runs["new_version"]["files"], runs["new_landing"]["files"]
+    before, after = runs["full_refresh"]["files"], runs["new_landing"]["files"]
     d1 = f"year={D1:%Y}/month={D1:%m}/day={D1:%d}/"
     d2 = f"year={D2:%Y}/month={D2:%m}/day={D2:%d}/"
     snapshots_before = before["tmdb_movie_snapshots"]
