@@ -47,8 +47,8 @@ raw: $(STAMP) ## land the CSVs (MOVIES_CSV, SERIES_CSV) and TMDB data (needs a k
 	$(BIN)/python -m ingestion csv
 	$(BIN)/python -m ingestion tmdb
 
-trusted: $(STAMP) ## run the PySpark trusted job (raw -> trusted) for RUN_DATE
-	$(BIN)/python -m spark.trusted_job
+trusted: $(STAMP) ## run the PySpark trusted job (raw -> trusted) for RUN_DATE (FULL_REFRESH=1: rebuild all)
+	$(BIN)/python -m spark.trusted_job $(if $(FULL_REFRESH),--full-refresh)
 
 ingest: raw trusted ## land raw (CSV and TMDB) and run the trusted job: dbt run works after it
 
@@ -77,8 +77,10 @@ DBT_TARGET ?= local
 DOCS_PORT ?= 8080
 .PHONY: refined
 
+# dbt runs under the lake's per-day lock (scripts/dbt_locked.py): a second build of the same
+# RUN_DATE exits 4 ("another run holds this day"); LOCK_WAIT_SECONDS makes it wait instead.
 refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: DuckDB in the lake)
-	$(BIN)/dbt build --target $(DBT_TARGET)
+	$(BIN)/python -m scripts.dbt_locked build --target $(DBT_TARGET)
 	@test "$(DBT_TARGET)" != local || $(BIN)/python scripts/refined_summary.py
 
 .PHONY: athena-check

@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.SETTINGS
     except LakeBusyError as exc:
         log.error("%s", exc)
-        return ExitCode.BUSY
+        return ExitCode.LOCKED
     except LakeError as exc:
         log.error("%s", exc)
         return ExitCode.STAGE_FAILED

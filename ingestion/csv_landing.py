@@ -538,7 +538,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_WAIT_SECONDS,
         metavar="SECONDS",
         help="how long to wait for another landing of the same day to finish before giving "
-        f"up with exit code {int(ExitCode.BUSY)} (default {DEFAULT_WAIT_SECONDS:.0f})",
+        f"up with exit code {int(ExitCode.LOCKED)} (default {DEFAULT_WAIT_SECONDS:.0f})",
     )
 
 

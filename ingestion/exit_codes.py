@@ -11,4 +11,4 @@ class ExitCode(IntEnum):
     STAGE_FAILED = 1  # a stage started and failed: bad input data, the API, the lake
     USAGE = 2  # the command line itself is wrong (argparse's own code)
     SETTINGS = 3  # a setting is invalid or missing: RUN_DATE, LAKE_URI, the TMDB key, ...
-    BUSY = 4  # another run holds the day's partition; nothing was written, run again later
+    LOCKED = 4  # another run holds this lake and day (a landing's partition, the trusted job, dbt)

@@ -423,7 +423,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="how long to wait for another run of the same day to finish before giving up "
-        f"with exit code {int(ExitCode.BUSY)} (default 0: give up at once)",
+        f"with exit code {int(ExitCode.LOCKED)} (default 0: give up at once)",
     )
 
 

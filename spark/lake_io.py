@@ -8,11 +8,16 @@ report.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
+import errno
+import functools
 import json
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +162,13 @@ class LakeFS:
         finally:
             stream.close()
 
+    def read_bytes(self, key_or_uri: str) -> bytes:
+        stream = self._fs.open(self._path(key_or_uri))
+        try:
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
     def write_text(self, key: str, text: str) -> str:
         path = self._path(key)
         out = self._fs.create(path, True)
@@ -165,6 +177,66 @@ class LakeFS:
         finally:
             out.close()
         return str(path.toString())
+
+    # -- folder operations of the trusted commit protocol (spark/trusted_commit.py) -----------
+
+    def key_of(self, uri: str) -> str:
+        """The lake key of a URI under the root (``file:/x/lake/trusted/t`` -> ``trusted/t``)."""
+        path = str(self._path(uri).toUri().getPath())
+        root = str(self._path(self.root).toUri().getPath()).rstrip("/")
+        if not path.startswith(root + "/"):
+            raise TrustedJobError(f"{uri} is not under the lake root {self.root}")
+        return path[len(root) + 1 :].rstrip("/")
+
+    def list_dir(self, key_or_uri: str) -> list[tuple[str, bool]]:
+        """The entries of a folder as ``(name, is_dir)``, sorted; empty when it is missing."""
+        path = self._path(key_or_uri)
+        if not self._fs.exists(path):
+            return []
+        return sorted(
+            (str(s.getPath().getName()), bool(s.isDirectory())) for s in self._fs.listStatus(path)
+        )
+
+    def list_files(self, key_or_uri: str) -> list[str]:
+        """Every file under a folder, as paths relative to it (``year=2024/.../part-0.parquet``),
+        sorted; Hadoop's checksum files (``.*.crc``) are left out."""
+        base = key_or_uri.rstrip("/")
+        found: list[str] = []
+        for name, is_dir in self.list_dir(base):
+            if is_dir:
+                found += [f"{name}/{rest}" for rest in self.list_files(f"{base}/{name}")]
+            elif not (name.startswith(".") and name.endswith(".crc")):
+                found.append(name)
+        return sorted(found)
+
+    def delete(self, key_or_uri: str) -> bool:
+        """Delete a file or a folder with everything in it; False when there was nothing."""
+        return bool(self._fs.delete(self._path(key_or_uri), True))
+
+    def delete_empty_folder(self, key_or_uri: str) -> None:
+        """Delete a folder only if it is empty (a non-recursive delete refuses otherwise)."""
+        with contextlib.suppress(Exception):  # not empty (or gone): left as it is
+            self._fs.delete(self._path(key_or_uri), False)
+
+    def mkdirs(self, key_or_uri: str) -> None:
+        self._fs.mkdirs(self._path(key_or_uri))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``, which must not exist (its parent is created). On a local
+        filesystem this is one atomic ``rename``; on S3 a copy and a delete per object."""
+        target = self._path(dst)
+        if self._fs.exists(target):
+            raise TrustedJobError(f"cannot move {src} to {dst}: the target exists")
+        self._fs.mkdirs(target.getParent())
+        if not self._fs.rename(self._path(src), target):
+            raise TrustedJobError(f"could not move {src} to {dst}")
+
+    def local_path(self, key_or_uri: str) -> Path | None:
+        """The path on disk of a key of a ``file://`` lake; None on any other filesystem."""
+        uri = self._path(key_or_uri).toUri()
+        if str(uri.getScheme() or "file") != "file":
+            return None
+        return Path(str(uri.getPath()))
 
     def partitions(self, dataset: str) -> list[RawPartition]:
         """Every ``year=/month=/day=`` folder of a dataset, oldest first."""
@@ -212,6 +284,42 @@ class LakeFS:
                 )
             files.append(RawFile(key, uri, partition.date, _as_int(records), self.size(uri)))
         return files
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """glibc's ``renameat2`` (Linux 3.15+, glibc 2.28+), or None where there is none."""
+    if sys.platform != "linux":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths (folders) in one atomic step, ``renameat2(RENAME_EXCHANGE)``:
+    a reader sees the one or the other, never neither. False where the system or the
+    filesystem cannot (the caller then falls back to two renames); raises on other errors."""
+    function = _renameat2()
+    if function is None:
+        return False
+    result = function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(error, f"cannot exchange {a} and {b}: {os.strerror(error)}")
 
 
 def _as_int(value: object) -> int | None:

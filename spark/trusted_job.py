@@ -1,6 +1,7 @@
 """The trusted job: complete raw partitions in, trusted parquet tables out, and a run report.
 
     python -m spark.trusted_job [--lake-uri LAKE_URI] [--run-date YYYY-MM-DD]
+                                [--full-refresh] [--lock-wait SECONDS]
 
 Reads, for ``RUN_DATE``: the latest complete landing (on or before it) of each IMDb CSV, the
 TMDB discover snapshot of that date, and every complete TMDB details and genres partition up to
@@ -8,6 +9,13 @@ it; only partitions with ``_SUCCESS``, and only the files their ``_manifest.json
 Writes the tables of ``docs/lake-contract.md`` under ``trusted/``, rejected rows under
 ``trusted/_rejected/<table>/`` and ``trusted/_runs/<run id>.json``. The same code runs in local
 mode and as an AWS Glue job (``spark/glue_entry.py``). ``spark/README.md`` has the rules.
+
+One run per lake and day at a time (``spark/lake_lock.py``; exit code 4 when another run holds
+the day). Each table is written to a staging folder and then put in place whole
+(``spark/trusted_commit.py``), so a killed run leaves no partial table; the next run cleans its
+leftovers. The IMDb tables record the landing they were built from (``_built_from.json``) and are
+left untouched when the latest landing is that one (``skipped: unchanged input``), unless the
+job version changed or ``--full-refresh`` is given.
 """
 
 from __future__ import annotations
@@ -15,21 +23,26 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from spark.faults import register_child
 from spark.imdb_transforms import (
     CSV_OPTIONS,
     MOVIES,
@@ -48,6 +61,14 @@ from spark.imdb_transforms import (
 )
 from spark.item_frames import LINES_SCHEMA, PARTITION_COLUMNS, rejected_rows, valid_rows
 from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolve_lake_root
+from spark.lake_lock import (
+    LOCKED_EXIT_CODE,
+    LakeLock,
+    LockHeldError,
+    LockLostError,
+    lake_lock,
+    parse_wait,
+)
 from spark.tmdb_transforms import (
     details_items,
     discover_items,
@@ -56,11 +77,19 @@ from spark.tmdb_transforms import (
     tmdb_genres,
     tmdb_snapshots,
 )
+from spark.trusted_commit import Leftover, TableCommitter
 
 log = logging.getLogger("spark.trusted_job")
 
 # The typed CSV rows after the shuffle by title id, kept for the three actions that read them.
 IMDB_STORAGE = StorageLevel.MEMORY_AND_DISK
+
+# The version of what the job makes of an IMDb landing. A table built by another version is
+# rebuilt even when its landing is unchanged: bump it with any change to the IMDb tables' rows
+# or columns (a rule, a type, a new column).
+JOB_VERSION = "1"
+SKIPPED = "unchanged input"
+COUNT_KEYS = ("rows_in", "rows_out", "rejected", "deduplicated")
 
 DISCOVER = "raw/tmdb/json/discover"
 DETAILS = "raw/tmdb/json/movie_details"
@@ -71,6 +100,8 @@ GENRES = "raw/tmdb/json/genres"
 class JobArgs:
     lake_uri: str
     run_date: dt.date
+    full_refresh: bool = False  # rebuild the IMDb tables even when their landing is unchanged
+    lock_wait: float = 0.0  # seconds to wait for another run of the day to finish
 
 
 def parse_run_date(value: str | None) -> dt.date:
@@ -93,8 +124,29 @@ def parse_args(argv: Sequence[str] | None = None) -> JobArgs:
     parser.add_argument(
         "--run-date", default=os.environ.get("RUN_DATE"), help="YYYY-MM-DD (default: today, UTC)"
     )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the IMDb tables even when the landing they were built from is the latest",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        default=os.environ.get("LOCK_WAIT_SECONDS"),
+        metavar="SECONDS",
+        help="when another run holds this lake and day, wait up to SECONDS for it "
+        "(LOCK_WAIT_SECONDS; default 0: exit at once with code 4)",
+    )
     ns = parser.parse_args(argv)
-    return JobArgs(lake_uri=ns.lake_uri, run_date=parse_run_date(ns.run_date))
+    try:
+        lock_wait = parse_wait(ns.lock_wait)
+    except ValueError as exc:
+        raise TrustedJobError(str(exc)) from None
+    return JobArgs(
+        lake_uri=ns.lake_uri,
+        run_date=parse_run_date(ns.run_date),
+        full_refresh=ns.full_refresh,
+        lock_wait=lock_wait,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,13 +341,29 @@ def _rows(obs: Observation, name: str = "rows") -> int:
     return int(obs.get.get(name) or 0)
 
 
+# The committer of the run in progress: ``_run`` sets it for the run's duration (``committing``),
+# so that the table-building code needs nothing but ``_write(df, uri)``.
+_COMMITTER: ContextVar[TableCommitter | None] = ContextVar("trusted_committer", default=None)
+
+
+@contextmanager
+def committing(committer: TableCommitter) -> Iterator[TableCommitter]:
+    token = _COMMITTER.set(committer)
+    try:
+        yield committer
+    finally:
+        _COMMITTER.reset(token)
+
+
 def _write(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
-    """Overwrite a table; partitioned tables only in the partitions ``df`` holds (dynamic)."""
+    """Replace a table; partitioned tables only in the partitions ``df`` holds (dynamic). The
+    rows go to the run's staging folder first, and the table is put in place whole once they
+    are all written (``spark/trusted_commit.py``): a reader never sees a partial table."""
+    committer = _COMMITTER.get()
+    if committer is None:
+        raise RuntimeError("_write is called by a run only (run_job sets its committer)")
     started = time.perf_counter()
-    writer = df.write.mode("overwrite").format("parquet")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(uri)
+    committer.write(df, uri, partition_by)
     log.info("wrote %s in %.1f s", uri, time.perf_counter() - started)
 
 
@@ -414,35 +482,209 @@ class TrustedJob:
                 )
 
 
+@dataclass(frozen=True)
+class Landing:
+    """The raw landing an IMDb dataset is read from: what its tables are built from."""
+
+    dataset: str  # "movies" or "series"
+    date: dt.date
+    key: str  # the partition, e.g. raw/local/csv/movies/year=2024/month=03/day=01
+    manifest_sha256: str  # of its _manifest.json, as stored
+
+    def built_from(self) -> dict[str, str]:
+        return {
+            "dataset": self.dataset,
+            "date": self.date.isoformat(),
+            "manifest_sha256": self.manifest_sha256,
+        }
+
+
+def landing_of(lake: LakeFS, dataset: CsvDataset, inputs: Inputs) -> Landing:
+    [partition] = inputs.partitions[dataset.name]
+    manifest = lake.read_bytes(f"{partition.uri}/_manifest.json")
+    sha256 = hashlib.sha256(manifest).hexdigest()
+    return Landing(dataset.name, partition.date, partition.key, sha256)
+
+
+def imdb_tables(dataset: CsvDataset) -> tuple[str, str, str]:
+    return (dataset.titles_table, dataset.credits_table, dataset.genres_table)
+
+
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _prior_build(
+    committer: TableCommitter, tables: Sequence[str], landing: Landing, full_refresh: bool
+) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """The markers of ``tables`` when all of them say they were built from ``landing`` by this
+    job version (the tables can be left as they are); else None and why they are rebuilt."""
+    if full_refresh:
+        return None, "--full-refresh"
+    markers: dict[str, dict[str, Any]] = {}
+    for table in tables:
+        marker = committer.read_marker(table)
+        if marker is None:
+            return None, f"{table} has no readable _built_from.json"
+        if marker.get("built_from") != landing.built_from():
+            return None, f"{table} was built from another landing ({marker.get('built_from')})"
+        if marker.get("job_version") != JOB_VERSION:
+            return None, (
+                f"{table} was built by job version {marker.get('job_version')!r}, "
+                f"this is {JOB_VERSION!r}"
+            )
+        counts = marker.get("counts")
+        if not isinstance(counts, dict) or not all(
+            isinstance(counts.get(k), int) for k in COUNT_KEYS
+        ):
+            return None, f"{table}: its _built_from.json holds no counts"
+        markers[table] = marker
+    return markers, "unchanged"
+
+
+def _imdb_dataset(
+    job: TrustedJob,
+    committer: TableCommitter,
+    dataset: CsvDataset,
+    files: list[RawFile],
+    landing: Landing,
+    *,
+    full_refresh: bool,
+    run_id: str,
+) -> dict[str, dict[str, Any]]:
+    """Build one CSV's tables, or leave them when built from this very landing; returns the
+    report's extra fields of each table (``skipped``, ``built_from``, ``built_by``)."""
+    tables = imdb_tables(dataset)
+    markers, why = _prior_build(committer, tables, landing, full_refresh)
+    if markers is not None:
+        for table in tables:
+            job.tables[table] = TableCounts(**{k: markers[table]["counts"][k] for k in COUNT_KEYS})
+        job._check_manifest(dataset, files, job.tables[dataset.titles_table].rows_in)
+        built_by = markers[dataset.titles_table].get("run_id")
+        log.info(
+            "%s: skipped: %s (%s, manifest sha256 %s, built by run %s; counts as recorded then)",
+            ", ".join(tables),
+            SKIPPED,
+            landing.key,
+            landing.manifest_sha256[:12],
+            built_by,
+        )
+        return {
+            t: {"skipped": SKIPPED, "built_from": landing.built_from(), "built_by": built_by}
+            for t in tables
+        }
+    keys = [f.key for f in files]
+    log.info("%s: building from %s (%s): %s", dataset.name, landing.key, why, keys)
+    errors_before = len(job.errors)
+    job.imdb(dataset, files)
+    counts = {t: job.tables[t] for t in tables}
+    if len(job.errors) == errors_before and all(c.balanced for c in counts.values()):
+        built_at = _iso_now()
+        for table in tables:  # the last file of each table's folder
+            committer.write_marker(
+                table,
+                {
+                    "table": table,
+                    "built_from": landing.built_from(),
+                    "landing": landing.key,
+                    "job_version": JOB_VERSION,
+                    "run_id": run_id,
+                    "built_at": built_at,
+                    "counts": asdict(counts[table]),
+                },
+            )
+    return {
+        t: {"skipped": None, "built_from": landing.built_from(), "built_by": run_id} for t in tables
+    }
+
+
 def run_job(
     args: JobArgs, *, spark: SparkSession | None = None, on_glue: bool = False
 ) -> dict[str, Any]:
-    """Run the job for ``args.run_date``; returns the run report, raises ``TrustedJobError``.
+    """Run the job for ``args.run_date``; returns the run report, raises ``TrustedJobError``
+    (``LockHeldError`` when another run holds the lake and day).
 
     Uses ``spark`` (or the active/a new session); stops the session only if it created it.
+    The day's lock is taken first, before any session starts, when the lake is a folder or the
+    job runs on Glue; an ``s3://`` lake elsewhere needs the session to check hadoop-aws first.
     """
-    created = False
-    if spark is None:
-        spark, created = get_session()
-    try:
-        return _run(spark, args, on_glue=on_glue)
-    finally:
-        if created:
-            spark.stop()
-
-
-def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]:
-    configure(spark)
     started = dt.datetime.now(dt.UTC)
     run_id = f"{args.run_date}_{started:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        lock = None
+        if on_glue or urlparse(args.lake_uri.strip()).scheme in ("", "file"):
+            lock = stack.enter_context(_day_lock(args.lake_uri, args, run_id))
+        if spark is None:
+            spark, created = get_session()
+            if created:
+                stack.callback(spark.stop)
+        return _run(spark, args, stack, lock, run_id=run_id, started=started, on_glue=on_glue)
+
+
+def _day_lock(lake_uri: str, args: JobArgs, run_id: str) -> AbstractContextManager[LakeLock]:
+    return lake_lock(lake_uri, "trusted", args.run_date, run_id=run_id, wait_seconds=args.lock_wait)
+
+
+def _register_jvm(spark: SparkSession) -> None:
+    """Let a fault point kill the JVM this process launched together with it."""
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    if proc is not None and getattr(proc, "pid", None):
+        register_child(proc.pid)
+
+
+def _run(
+    spark: SparkSession,
+    args: JobArgs,
+    stack: ExitStack,
+    lock: LakeLock | None,
+    *,
+    run_id: str,
+    started: dt.datetime,
+    on_glue: bool,
+) -> dict[str, Any]:
+    configure(spark)
+    _register_jvm(spark)
     lake = LakeFS(spark, resolve_lake_root(spark, args.lake_uri, on_glue=on_glue))
+    if lock is None:
+        lock = stack.enter_context(_day_lock(lake.root, args, run_id))
     log.info("trusted run %s for %s on %s", run_id, args.run_date, lake.root)
     inputs = plan_inputs(lake, args.run_date)
-    job = TrustedJob(spark, lake, args.run_date)
+    committer = TableCommitter(lake, args.run_date.isoformat(), run_id, check=lock.check)
+    try:
+        leftovers = committer.recover()
+        with committing(committer):
+            return _build(spark, lake, args, inputs, committer, lock, leftovers, run_id, started)
+    finally:
+        try:
+            committer.finish()
+        except Exception as exc:  # never hide the run's own outcome; the next run cleans
+            log.warning("could not remove the staging folder %s: %s", committer.staging, exc)
 
+
+def _build(
+    spark: SparkSession,
+    lake: LakeFS,
+    args: JobArgs,
+    inputs: Inputs,
+    committer: TableCommitter,
+    lock: LakeLock,
+    leftovers: list[Leftover],
+    run_id: str,
+    started: dt.datetime,
+) -> dict[str, Any]:
+    job = TrustedJob(spark, lake, args.run_date)
+    imdb: dict[str, dict[str, Any]] = {}
     for dataset in (MOVIES, SERIES):
-        log.info("%s: %s", dataset.name, [f.key for f in inputs.files[dataset.name]])
-        job.imdb(dataset, inputs.files[dataset.name])
+        files = inputs.files[dataset.name]
+        imdb |= _imdb_dataset(
+            job,
+            committer,
+            dataset,
+            files,
+            landing_of(lake, dataset, inputs),
+            full_refresh=args.full_refresh,
+            run_id=run_id,
+        )
     job.tmdb(
         "tmdb_movie_snapshots",
         inputs.files["discover"],
@@ -458,9 +700,11 @@ def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]
         "run_id": run_id,
         "run_date": args.run_date.isoformat(),
         "started_at": started.isoformat().replace("+00:00", "Z"),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "finished_at": _iso_now(),
         "status": "failed" if job.errors else "succeeded",
         "lake_uri": lake.root,
+        "job_version": JOB_VERSION,
+        "full_refresh": args.full_refresh,
         "inputs": {
             name: {
                 "partitions": [p.key for p in inputs.partitions[name]],
@@ -470,9 +714,17 @@ def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]
             }
             for name, files in inputs.files.items()
         },
-        "tables": {name: asdict(counts) for name, counts in job.tables.items()},
+        "tables": {
+            name: {**asdict(counts), **imdb.get(name, {})} for name, counts in job.tables.items()
+        },
+        "leftovers_cleaned": [leftover.as_dict() for leftover in leftovers],
+        "lock": {
+            "lease": lock.store.where,
+            "took_over_from": lock.took_over.run_id if lock.took_over else None,
+        },
         "errors": job.errors,
     }
+    lock.check()
     report_uri = lake.write_text(f"trusted/_runs/{run_id}.json", json.dumps(report, indent=2))
     log.info("run report: %s", report_uri)
     if job.errors:
@@ -487,15 +739,17 @@ def _run(spark: SparkSession, args: JobArgs, *, on_glue: bool) -> dict[str, Any]
 def summary(report: dict[str, Any]) -> str:
     lines = [f"trusted run {report['run_id']} ({report['status']})"]
     for table, c in report["tables"].items():
+        skipped = f"  (skipped: {c['skipped']})" if c.get("skipped") else ""
         lines.append(
             f"  {table:<22} in {c['rows_in']:>9}  out {c['rows_out']:>9}  "
-            f"rejected {c['rejected']:>7}  deduplicated {c['deduplicated']:>7}"
+            f"rejected {c['rejected']:>7}  deduplicated {c['deduplicated']:>7}{skipped}"
         )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None, *, on_glue: bool = False) -> int:
-    """Command-line entry point; returns the exit code (0 ok, 1 the job failed, 2 bad usage)."""
+    """Command-line entry point; returns the exit code (0 ok, 1 the job failed, 2 bad usage,
+    4 another run holds this lake and day)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         args = parse_args(argv)
@@ -504,7 +758,10 @@ def main(argv: Sequence[str] | None = None, *, on_glue: bool = False) -> int:
         return 2
     try:
         report = run_job(args, on_glue=on_glue)
-    except TrustedJobError as exc:
+    except LockHeldError as exc:
+        log.error("%s", exc)
+        return LOCKED_EXIT_CODE
+    except (TrustedJobError, LockLostError) as exc:
         log.error("trusted job failed: %s", exc)
         return 1
     print(summary(report))  # noqa: T201 - the CLI's summary

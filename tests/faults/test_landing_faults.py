@@ -193,7 +193,7 @@ def test_a_landing_that_finds_the_day_held_exits_busy_and_writes_nothing(
     scratch = scratch_lakes("local")
     with scratch.lake.lock(MOVIES, "20240301T090000Z-holder"):  # a live run: this process
         busy = run(["csv", "--no-progress", "--wait", "0.5"], {**SAMPLE, **scratch.env})
-        assert busy.returncode == ExitCode.BUSY == 4, busy.describe()
+        assert busy.returncode == ExitCode.LOCKED == 4, busy.describe()
         assert "another run holds this day: run 20240301T090000Z-holder" in busy.stderr
         assert visible_files(scratch.lake) == {}
         assert scratch.lake.list("raw/") == [MOVIES + "_lock"]  # only the holder's lock

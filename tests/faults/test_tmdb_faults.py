@@ -132,7 +132,7 @@ def test_a_second_extraction_of_the_day_stops_busy_while_the_first_runs(
     finally:
         server.latency_ms = 0.0
     assert done.returncode == 0, done.describe()
-    assert second.returncode == ExitCode.BUSY == 4, second.describe()
+    assert second.returncode == ExitCode.LOCKED == 4, second.describe()
     assert "another run holds this day" in second.stderr
     assert "stopped without writing anything" in second.stderr
     assert _records(visible_files(scratch.lake)) == reference
