@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from ingestion.exit_codes import ExitCode
 from ingestion.lake import LakeBusyError, LakeError
+from ingestion.log_format import configure_logging
 from ingestion.settings import ENV_VARS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("ingestion")
@@ -127,10 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((arg for arg in argv if arg in COMMANDS), None)  # before it: only -v
     args = build_parser(chosen).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     overrides = {
         key.removeprefix("setting_"): value
         for key, value in vars(args).items()

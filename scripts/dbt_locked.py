@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ingestion.log_format import configure_logging
 from spark.faults import fault_point
 from spark.lake_lock import LOCKED_EXIT_CODE, LockHeldError, lake_lock, parse_wait
 
@@ -75,7 +76,7 @@ def invoke_dbt(dbt_args: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     parser = argparse.ArgumentParser(
         prog="python -m scripts.dbt_locked",
         description="dbt under the lake's per-day lock (refined/_locks/<RUN_DATE>.json)",

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ingestion.log_format import configure_logging
 from spark.trusted_job import JobArgs, parse_run_date, run_job
 
 log = logging.getLogger("spark.glue_entry")
@@ -52,7 +53,7 @@ def resolve_options(argv: Sequence[str]) -> dict[str, str | None]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the job with Glue's arguments; raises on failure, so Glue marks the run failed."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     argv = list(sys.argv if argv is None else argv)
     options = resolve_options(argv)
     args = JobArgs(

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -42,6 +43,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from ingestion.log_format import configure_logging
 from spark.faults import register_child
 from spark.imdb_transforms import (
     CSV_OPTIONS,
@@ -58,6 +60,7 @@ from spark.imdb_transforms import (
     imdb_valid,
     titles_schema,
     type_csv_rows,
+    without_header,
 )
 from spark.item_frames import LINES_SCHEMA, PARTITION_COLUMNS, rejected_rows, valid_rows
 from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolve_lake_root
@@ -80,6 +83,7 @@ from spark.tmdb_transforms import (
 from spark.trusted_commit import Leftover, TableCommitter
 
 log = logging.getLogger("spark.trusted_job")
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 # The typed CSV rows after the shuffle by title id, kept for the three actions that read them.
 IMDB_STORAGE = StorageLevel.MEMORY_AND_DISK
@@ -169,6 +173,10 @@ def local_session(app_name: str = "movie-lake-trusted") -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(4 * cores))
         .config("spark.sql.session.timeZone", "UTC")
     )
+    if LOG4J2_CONFIG.is_file():  # Spark's lines in the project's log format, warnings up
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}"
+        )
     if os.environ.get("SPARK_JARS_PACKAGES"):
         builder = builder.config("spark.jars.packages", os.environ["SPARK_JARS_PACKAGES"])
     if os.environ.get("SPARK_JARS"):
@@ -303,10 +311,9 @@ def read_csv(spark: SparkSession, dataset: CsvDataset, files: list[RawFile]) -> 
         return spark.createDataFrame([], empty)
     return _union(
         [
-            spark.read.schema(schema)
-            .options(**CSV_OPTIONS)
-            .csv(f.uri)
-            .select("*", F.lit(f.key).alias("source_key"), F.lit(f.date).alias("source_date"))
+            without_header(
+                spark.read.schema(schema).options(**CSV_OPTIONS).csv(f.uri), dataset
+            ).select("*", F.lit(f.key).alias("source_key"), F.lit(f.date).alias("source_date"))
             for f in files
         ]
     )
@@ -750,7 +757,7 @@ def summary(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None, *, on_glue: bool = False) -> int:
     """Command-line entry point; returns the exit code (0 ok, 1 the job failed, 2 bad usage,
     4 another run holds this lake and day)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         args = parse_args(argv)
     except TrustedJobError as exc:

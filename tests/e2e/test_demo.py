@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,28 @@ def test_demo_lands_the_sample_under_the_raw_layout_and_prints_where(
         assert (partition / "_SUCCESS").exists() and (partition / "_manifest.json").exists()
         assert str(partition / f"{dataset}.csv") in out
     assert f"Lake:      {lake}" in out
+
+
+def test_demo_prints_one_line_per_stage_and_keeps_every_stage_log_under_the_lake(
+    demo: tuple[Path, str],
+) -> None:
+    lake, out = demo
+    assert len(out.splitlines()) <= 60, out
+    assert "\x1b[" not in out and "CSVHeaderChecker" not in out and "SparkContext" not in out
+    (run_logs,) = (lake / "_logs").glob("demo_*")
+    assert f"logs:    {run_logs}" in out
+    logs = {path.name: path.read_text(encoding="utf-8") for path in run_logs.glob("*.log")}
+    stages = ["csv_landing", "dbt_docs"] + [
+        f"day{n}_{stage}" for n in (1, 2) for stage in ("tmdb", "trusted", "dbt")
+    ]
+    assert set(logs) >= {f"{stage}.log" for stage in stages}
+    assert "Completed successfully" in logs["day1_dbt.log"]  # dbt's whole output is in its log
+    assert "CSVHeaderChecker" not in logs["day1_trusted.log"]  # the CRLF header reads cleanly
+    for stage in ("csv_landing.log", "day1_tmdb.log", "day1_trusted.log"):
+        # One log line format for the Python stages: "<date> <time>,<ms> LEVEL logger: message".
+        assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO [\w.]+: ", logs[stage], re.M)
+    for stage in ("CSV landing", "TMDB extraction", "trusted job", "dbt build"):
+        assert f"  ok {stage}" in out, stage
 
 
 def test_demo_builds_trusted_and_a_tested_refined_layer(demo: tuple[Path, str]) -> None:
@@ -113,7 +136,10 @@ def test_demo_runs_two_days_and_the_second_adds_only_its_own_fact_rows(
     ).fetchone()
     assert moved is not None and moved[0] > 0.5 * per_date[DAY1]
     # Day 2's dbt run built its own date only, and the summary says what each day added.
-    assert f"fct_movie_popularity: latest snapshot date built {DAY1}; building {DAY2}" in out
+    day2_dbt_log = next((lake / "_logs").glob("demo_*/day2_dbt.log")).read_text(encoding="utf-8")
+    assert (
+        f"fct_movie_popularity: latest snapshot date built {DAY1}; building {DAY2}" in day2_dbt_log
+    )
     daily = out.split("Daily runs:")[1]
     assert (
         f"day 1 ({DAY1}): dbt added {per_date[DAY1]:,} rows to fct_movie_popularity "
