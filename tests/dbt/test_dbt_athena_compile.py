@@ -19,6 +19,8 @@ import sqlglot
 from dbt_fixture_lake import REPO_ROOT, TRUSTED_TABLES, dbt_env, run_dbt
 from sqlglot.tokens import TokenType
 
+pytestmark = pytest.mark.slow  # dbt compile against a moto server
+
 LAKE_BUCKET = "movie-lake-test"
 STAGING_BUCKET = "athena-query-results"
 # Functions DuckDB has and Athena (Trino) lacks: the macros' duckdb__ versions use them, so a

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the whole pipeline: Spark and dbt in subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

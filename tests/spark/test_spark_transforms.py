@@ -19,6 +19,8 @@ from spark_raw_builder import (
 
 from spark import transforms as T
 
+pytestmark = pytest.mark.slow  # a real SparkSession
+
 DAY = dt.date(2024, 1, 2)
 KEY = "raw/local/csv/movies/year=2024/month=01/day=02/movies.csv"
 

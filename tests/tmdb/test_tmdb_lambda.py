@@ -15,6 +15,8 @@ from ingestion.lambda_handler import handle, lambda_handler
 from ingestion.settings import SettingsError
 from ingestion.tmdb_landing import TMDbDeadlineError
 
+pytestmark = pytest.mark.slow  # S3 and Secrets Manager on a moto server
+
 DAY = "year={}/month={}/day={}/".format(*RUN_DATE.split("-"))
 
 
