@@ -28,6 +28,60 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the moto server's access log
+# Every JVM the tests start (the session's below, and those of the demo, the bench smoke run
+# and any job run as a subprocess, which inherit this environment) lives for seconds: the C1
+# compiler alone and the serial collector spend about a third less CPU on such short runs than
+# the JVM's defaults (two compilers, parallel GC threads). The code that runs is the same.
+os.environ.setdefault(
+    "PYSPARK_SUBMIT_ARGS",
+    '--driver-java-options "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" pyspark-shell',
+)
+
+# What needs Spark, dbt, a moto server or runs end to end is marked slow: `make test-fast`
+# skips it. A test that uses one of these fixtures is slow whatever its module says.
+SLOW_FIXTURES = ("spark_session", "dbt_run", "moto_server_url", "packaged")
+
+# `make test` runs pytest-xdist (-n 2). Each worker builds its own session fixtures, so the
+# tests of a folder whose conftest.py holds an expensive one (the SparkSession, the dbt build,
+# the packaged artifacts) form one unit of work, run by one worker; elsewhere a module is the
+# unit, so module fixtures (the demo run, the bench run) are built once too. Workers take the
+# longest units first. (xdist's own --dist loadgroup cannot set groups under pytest 9.)
+SHARED_SESSION_DIRS = ("tests/spark/", "tests/dbt/", "tests/deploy/")
+LONGEST_FIRST = ("tests/spark/", "tests/bench/", "tests/e2e/", "tests/dbt/", "tests/deploy/")
+
+
+def xdist_unit(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    return next((d for d in SHARED_SESSION_DIRS if path.startswith(d)), path)
+
+
+def _longest_first(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return next((i for i, d in enumerate(LONGEST_FIRST) if path.startswith(d)), len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures.intersection(SLOW_FIXTURES) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+    if hasattr(config, "workerinput"):  # an xdist worker: the order units are handed out in
+        items.sort(key=_longest_first)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under -n N (--dist load, the default), hand out the units of xdist_unit() in order."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist loadfile, loadscope, ... is left as asked
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the workers' longest-first order
+    return SharedFixtureScheduling(config, log)
 
 
 def free_port() -> int:

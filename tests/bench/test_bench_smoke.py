@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every bench stage: Spark and dbt in subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # stage -> {figure: its baselines in smoke mode}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlglot
 from dbt_fixture_lake import TRUSTED_TABLES, run_dbt
 from sqlglot.tokens import TokenType
 
 from scripts.athena_on_duckdb import LAKE_BUCKET, AthenaCompile
+
+pytestmark = pytest.mark.slow  # dbt compile against a moto server
 
 # Functions DuckDB has and Athena (Trino) lacks: the macros' duckdb__ versions use them, so a
 # model that called one directly would compile on DuckDB and fail on Athena.

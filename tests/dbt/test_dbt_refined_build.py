@@ -30,6 +30,8 @@ from dbt_fixture_lake import (
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from refined_summary import summarize  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real dbt builds on DuckDB
+
 HORROR_IMDB_IDS = {row[0] for row in IMDB_MOVIES if "Horror" in row[5]}
 IMDB_IDS = {row[0] for row in IMDB_MOVIES}
 HORROR_TMDB_IDS = {tmdb_id for tmdb_id, movie in TMDB_MOVIES.items() if 27 in movie[5]}

@@ -17,6 +17,8 @@ import yaml
 
 from deploy.package import LAMBDA_REQUIREMENTS, build_all
 
+pytestmark = pytest.mark.slow  # builds the artifacts (pip), runs the zip against a moto server
+
 RUN_DATE = "2024-03-01"
 
 # Runs in a Python started with -I -S: no site-packages, no PYTHON* variables, no user site.

@@ -20,6 +20,8 @@ from deploy.deploy import (
     upload_artifacts,
 )
 
+pytestmark = pytest.mark.slow  # builds the artifacts (pip), deploys to a moto server
+
 ARTIFACTS_TEMPLATE = (
     Path(__file__).resolve().parents[2] / "cloudformation" / "movie-lake-artifacts.yaml"
 )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the whole pipeline: Spark and dbt in subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 DAY1, DAY2 = dt.date(2024, 2, 29), dt.date(2024, 3, 1)
 IMDB_TABLES = ("imdb_movies", "imdb_series", "imdb_movie_credits", "imdb_series_credits",

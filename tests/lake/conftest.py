@@ -16,7 +16,8 @@ def _bucket(client, name: str) -> None:  # noqa: ANN001
     client.create_bucket(Bucket=name)
 
 
-@pytest.fixture(params=["local", "moto", "moto_server"])
+# The moto server is a real HTTP server: those variants are slow (make test-fast skips them).
+@pytest.fixture(params=["local", "moto", pytest.param("moto_server", marks=pytest.mark.slow)])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     if request.param == "local":
         yield LocalLake(tmp_path / "lake")

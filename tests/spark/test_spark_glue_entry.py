@@ -11,6 +11,8 @@ from spark_raw_builder import RawLakeBuilder, movie_row, series_row
 from spark import glue_entry
 from spark.lake_io import TrustedJobError
 
+pytestmark = pytest.mark.slow  # a real SparkSession
+
 
 def test_glue_entry_runs_the_job_with_glues_arguments(
     spark_session: SparkSession, raw_lake: RawLakeBuilder

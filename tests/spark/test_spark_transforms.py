@@ -46,6 +46,8 @@ from spark.tmdb_transforms import (
     tmdb_snapshots,
 )
 
+pytestmark = pytest.mark.slow  # a real SparkSession
+
 DAY = dt.date(2024, 1, 2)
 KEY = "raw/local/csv/movies/year=2024/month=01/day=02/movies.csv"
 

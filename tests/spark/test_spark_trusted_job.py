@@ -24,6 +24,8 @@ from spark_raw_builder import (
 from spark.lake_io import TrustedJobError
 from spark.trusted_job import JobArgs, main, run_job
 
+pytestmark = pytest.mark.slow  # a real SparkSession
+
 D0, D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 IMDB_TABLES = [
     "imdb_movies",

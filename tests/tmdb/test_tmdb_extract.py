@@ -74,6 +74,7 @@ def assert_complete(catalogue: Catalogue, lake: LocalLake, day: str = RUN_DATE) 
     assert max(details.values()) == 1
 
 
+@pytest.mark.slow  # end to end at full scale: 10,500 movies from a server in its own process
 def test_extracts_more_than_10000_horror_movies_completely(tmp_path: Path) -> None:
     # The server runs as `python -m fake_tmdb` in its own process (the other core); the same
     # seed builds the same catalogue here, to check against.

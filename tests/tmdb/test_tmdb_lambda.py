@@ -17,6 +17,8 @@ from ingestion.lambda_handler import handle, lambda_handler
 from ingestion.settings import SettingsError
 from ingestion.tmdb_pool import TMDbDeadlineError
 
+pytestmark = pytest.mark.slow  # S3 and Secrets Manager on a moto server
+
 DAY = "year={}/month={}/day={}/".format(*RUN_DATE.split("-"))
 MAIN_TEMPLATE = Path(__file__).resolve().parents[2] / "cloudformation" / "movie-lake.yaml"
 
