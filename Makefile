@@ -77,7 +77,7 @@ DBT_TARGET ?= local
 DOCS_PORT ?= 8080
 .PHONY: refined
 
-refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: DuckDB in the lake)
+refined: $(STAMP) ## dbt build on DBT_TARGET (local: DuckDB in the lake), incremental: RUN_DATE's snapshot date
 	$(BIN)/dbt build --target $(DBT_TARGET)
 	@test "$(DBT_TARGET)" != local || $(BIN)/python scripts/refined_summary.py
 
