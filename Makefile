@@ -92,7 +92,7 @@ DOCS_PORT ?= 8080
 
 # dbt runs under the lake's per-day lock (scripts/dbt_locked.py): a second build of the same
 # RUN_DATE exits 4 ("another run holds this day"); LOCK_WAIT_SECONDS makes it wait instead.
-refined: $(STAMP) ## dbt build (models and every test) on DBT_TARGET (local: DuckDB in the lake)
+refined: $(STAMP) ## dbt build on DBT_TARGET (local: DuckDB in the lake), incremental: RUN_DATE's snapshot date
 	$(BIN)/python -m scripts.dbt_locked build --target $(DBT_TARGET)
 	@test "$(DBT_TARGET)" != local || $(BIN)/python scripts/refined_summary.py
 

@@ -15,7 +15,8 @@ refresh, an unpartitioned temporary table, the query of its distinct snapshot da
 CTAS and one INSERT that name at most 100 of the 150 dates each and every date once; on an
 incremental run of 150 new dates, the model's SQL reading only those dates' trusted partitions,
 and its inserts into the fact in batches of at most 100 dates. That Athena runs them is
-Athena's part.
+Athena's part. Last, the data tests of a daily run compiled for Athena: they read the run's
+dates, in SQL the athena dialect parses.
 """
 
 from __future__ import annotations
@@ -281,3 +282,31 @@ def test_an_incremental_run_of_150_new_dates_reads_only_them_and_inserts_in_batc
     assert all(s.lower().startswith("insert into") and f'"{tmp}"' in s for s in inserts)
     assert [len(dates_in(s)) for s in inserts] == [ATHENA_PARTITION_LIMIT, len(DATES) - 100]
     assert sorted(d for s in inserts for d in dates_in(s)) == DATES
+
+
+def test_the_data_tests_of_a_daily_run_read_its_dates_in_sql_athena_accepts(
+    athena_env: tuple[dict[str, str], Path],
+) -> None:
+    env, root = athena_env
+    target = root / "target"
+    run_dbt(["compile", "--target", "athena"], {**env, "RUN_DATE": "2024-03-01"}, target)
+    compiled = target / "compiled" / "movie_lake" / "dbt_project"
+    tests = {p.name: p.read_text(encoding="utf-8") for p in (compiled / "tests").rglob("*.sql")}
+    tests.update(
+        {p.name: p.read_text(encoding="utf-8") for p in (compiled / "models").rglob("*.sql")
+         if p.parent.name not in ("imdb", "tmdb", "intermediate", "marts")}
+    )  # fmt: skip
+    problems = {name: found for name, sql in tests.items() if (found := athena_sql_problems(sql))}
+    assert problems == {}
+    windowed = {name for name, sql in tests.items() if "snapshot_date >= date '2024-03-01'" in sql}
+    # The fact's and the snapshots' tests, and the singular tests that read snapshots.
+    assert any(n.startswith("unique_combination_of_columns_fct_movie_popularity") for n in windowed)
+    assert any(n.startswith("not_null_stg_tmdb__movie_snapshots_tmdb_id") for n in windowed)
+    assert any(n.startswith("source_not_null_tmdb_tmdb_movie_snapshots") for n in windowed)
+    assert {"assert_dim_movie_reconciles_with_trusted.sql",
+            "assert_tmdb_movies_with_imdb_title_are_matched.sql",
+            "assert_dim_date_covers_release_and_snapshot_dates.sql"} <= windowed  # fmt: skip
+    reconcile = tests["assert_dim_movie_reconciles_with_trusted.sql"]
+    assert "year >= '2024'" in reconcile and "int_tmdb__movie_latest_snapshots" in reconcile
+    # The one test that reads every row of the fact, on purpose.
+    assert "2024-03-01" not in tests["assert_fct_movie_popularity_has_no_orphan_keys.sql"]
