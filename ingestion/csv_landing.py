@@ -71,6 +71,7 @@ READ_SIZE = 1024 * 1024  # the pass's chunk
 HASH_JOBS_IN_FLIGHT = 6  # chunks queued for the hashing thread
 READ_AHEAD = 4  # chunks read before they are needed
 
+_SEP = SEPARATOR.encode()
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in (ord(SEPARATOR), ord("\n")))
 
 
@@ -205,7 +206,7 @@ class _Checks:
         self._pa = pyarrow
         self.path = path
         self.separators = len(HEADERS[dataset]) - 1
-        self.line_pattern = SEPARATOR.encode() * self.separators + b"\n"
+        self.line_pattern = _SEP * self.separators + b"\n"
         self.pattern = self.line_pattern  # the expected skeleton of many lines, grown on demand
         self.decoder = codecs.getincrementaldecoder("utf-8")()  # for straddling lines
         self.lines = 0  # complete lines seen, the header included
@@ -282,12 +283,12 @@ class _Checks:
         if first < 0:  # a line longer than a chunk
             self._decode(chunk, offset)
             self.open_line_bytes += len(chunk)
-            self.open_line_separators += chunk.count(SEPARATOR.encode())
+            self.open_line_separators += chunk.count(_SEP)
             return
         self._decode(chunk[: first + 1], offset)  # the straddling line, up to its "\n"
         if first == last:
-            self._end_line(self.open_line_separators + chunk.count(b"|", 0, first))
-            tail_separators = chunk.count(b"|", first + 1)
+            self._end_line(self.open_line_separators + chunk.count(_SEP, 0, first))
+            tail_separators = chunk.count(_SEP, first + 1)
         else:
             skeleton = chunk.translate(None, _NOT_STRUCTURE)  # only "|" and "\n" are left
             head_end, tail_start = skeleton.find(b"\n"), skeleton.rfind(b"\n")

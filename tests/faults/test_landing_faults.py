@@ -107,6 +107,7 @@ CASES = [
     ("local", "csv.manifest_written:2", [MOVIES], "removed 2 leftover(s)", "sample"),  # series
     ("s3", "csv.locked", [], "took over the lock", "sample"),
     ("s3", "lake.part_written:1", [], "(incomplete upload)", "big"),  # parts up, not completed
+    ("s3", "csv.data_landed", [], "removed 1 leftover(s)", "sample"),
     ("s3", "csv.manifest_written", [], "removed 2 leftover(s)", "sample"),
     ("s3", "csv.success_written", [MOVIES], "removed the lock", "sample"),
 ]

@@ -149,7 +149,7 @@ def _s3_calls(lake: Lake) -> list[tuple[str, str]]:
 
 
 def test_a_large_file_lands_whole_with_counts_and_hash(lake: Lake, tmp_path: Path) -> None:
-    src = _big_movies(tmp_path, 20)
+    src = _big_movies(tmp_path, 12)  # two 8 MiB parts on S3
     result = land_csv(lake, "movies", src, DAY)
     data = src.read_bytes()
     assert result.status == "written" and result.bytes == len(data)
@@ -185,15 +185,15 @@ def test_a_last_line_without_line_break_is_a_row(lake: Lake, tmp_path: Path) -> 
 def test_a_file_that_goes_bad_past_the_first_part_lands_nothing_and_aborts_its_uploads(
     lake: Lake, tmp_path: Path
 ) -> None:
-    src = _big_movies(tmp_path, 48, bad_at_mib=41)  # 8 MiB parts: the sixth goes bad
+    src = _big_movies(tmp_path, 24, bad_at_mib=20)  # 8 MiB parts: the third goes bad
     calls = _s3_calls(lake) if isinstance(lake, S3Lake) else []
-    with pytest.raises(CsvValidationError, match=r"not valid UTF-8 near byte 4299\d{4}"):
+    with pytest.raises(CsvValidationError, match=r"not valid UTF-8 near byte 2097\d{4}"):
         land_csv(lake, "movies", src, DAY)
     assert lake.list("raw/") == []  # not the data, not a manifest, not the lock
     if isinstance(lake, S3Lake):
         started = {u for op, u in calls if op == "CreateMultipartUpload"}
         assert len(started) == 1  # a multipart upload was under way ...
-        assert sum(op == "UploadPart" for op, _ in calls) >= 2  # ... with parts sent,
+        assert sum(op == "UploadPart" for op, _ in calls) >= 1  # ... with parts sent,
         assert ("AbortMultipartUpload", "") in calls  # and it was aborted:
         full = lake._key("raw/")
         uploads = lake.client.list_multipart_uploads(Bucket=lake.bucket, Prefix=full)
