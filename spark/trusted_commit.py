@@ -24,8 +24,8 @@ How a folder is put in place depends on the filesystem (``mode``):
 
 Before it writes, a run (holding the day's lock, ``spark/lake_lock.py``) cleans what killed runs
 of the same day left: their staging folders (with Spark's ``_temporary`` folders in them),
-after replaying their journals, and any ``_temporary`` folder inside a live table. Each one is
-logged and listed in the run report.
+after replaying their journals, and any ``_temporary`` or ``.spark-staging-*`` folder inside a
+live table. Each one is logged and listed in the run report.
 
 ``_built_from.json`` (the IMDb tables' provenance) is written into the live folder after its
 table is in place: a table without it is rebuilt by the next run.
@@ -104,7 +104,10 @@ class TableCommitter:
         staged = f"{self.staging}/{name}"
         writer = df.write.mode("overwrite").format("parquet")
         if partition_by:
-            writer = writer.partitionBy(*partition_by)
+            # Into an empty staging folder, so static mode writes just the partitions of ``df``;
+            # the partitions are swapped in one by one below (dynamic overwrite, made safe).
+            # Spark's own dynamic mode would work in a hidden .spark-staging-* folder instead.
+            writer = writer.option("partitionOverwriteMode", "static").partitionBy(*partition_by)
         stop_watch = kill_when(f"trusted.write.{name}", self._write_started(staged), 0.005)
         writer.save(self.lake.uri(staged))
         stop_watch()
@@ -225,11 +228,13 @@ class TableCommitter:
             if replayed:
                 detail += f", {replayed} interrupted replacement(s) completed"
             leftovers.append(Leftover(run_dir, "staging folder", detail))
-        for table in self._live_tables():
-            temporary = f"{table}/_temporary"
-            if self.lake.exists(temporary):
-                self.lake.delete(temporary)
-                leftovers.append(Leftover(temporary, "spark _temporary", "inside a live table"))
+        for table in self._live_tables():  # left by writers that wrote in place
+            for name, is_dir in self.lake.list_dir(table):
+                if is_dir and (name == "_temporary" or name.startswith(".spark-staging-")):
+                    self.lake.delete(f"{table}/{name}")
+                    leftovers.append(
+                        Leftover(f"{table}/{name}", "spark _temporary", "inside a live table")
+                    )
         for leftover in leftovers:
             log.warning(
                 "cleaned a leftover of an interrupted run: %s (%s: %s)",

@@ -156,6 +156,7 @@ def test_leftovers_of_killed_writes_are_cleaned_and_listed(
     killed.mkdir(parents=True)
     (killed / "part-00000.parquet").write_bytes(b"PAR1 cut short")
     (base / "t" / "_temporary" / "0").mkdir(parents=True)
+    (base / "_rejected" / "t" / ".spark-staging-1f2e" / "year=2024").mkdir(parents=True)
     other_day = base / "_staging" / "2024-01-03" / "run-9"
     other_day.mkdir(parents=True)
 
@@ -170,7 +171,9 @@ def test_leftovers_of_killed_writes_are_cleaned_and_listed(
             "1 staged folder(s), 1 Spark _temporary folder(s)",
         ),
         ("trusted/t/_temporary", "spark _temporary", "inside a live table"),
+        ("trusted/_rejected/t/.spark-staging-1f2e", "spark _temporary", "inside a live table"),
     }
+    assert not (base / "_rejected" / "t" / ".spark-staging-1f2e").exists()
     assert not (base / "_staging" / DAY).exists() and not (base / "t" / "_temporary").exists()
     assert other_day.exists()  # another day's run may be alive: its lock, its leftovers
     assert ids(spark_session, base / "t") == [1]
