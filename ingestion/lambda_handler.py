@@ -4,7 +4,9 @@ Settings come from the function's environment as everywhere else (``LAKE_URI=s3:
 ``TMDB_GENRE_ID``, ``TMDB_RATE_LIMIT``, ...). The API key is read from Secrets Manager, from
 the secret named by ``TMDB_API_KEY_SECRET``; the secret holds the key itself or JSON
 ``{"api_key": "..."}``. The run stops on its own, uncommitted, 30 seconds before the Lambda
-would be killed, so a timeout never leaves a half-written partition looking complete.
+would be killed, so a timeout never leaves a half-written partition looking complete. An
+invocation that finds another run of the same day still holding its partitions stops before
+any request with ``LakeBusyError`` (nothing written; the invocation fails and is retried).
 
 The event may override ``run_date`` (``YYYY-MM-DD``), ``max_pages``, ``max_movies`` and
 ``refresh_details``; the return value is the run's counts.
