@@ -60,6 +60,7 @@ def _longest_first(item: pytest.Item) -> int:
     return next((i for i, d in enumerate(LONGEST_FIRST) if path.startswith(d)), len(LONGEST_FIRST))
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m 'not slow' deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
