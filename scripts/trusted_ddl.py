@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-# The trusted/ folders that hold no table: rejected rows and run reports (docs/lake-contract.md).
-NOT_TABLES = ("_rejected", "_runs")
+# The trusted/ folders that hold no table: rejected rows, run reports, the run lock
+# (docs/lake-contract.md).
+NOT_TABLES = ("_rejected", "_runs", "_locks")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@
 
 
 {#- The latest value of a date column of an existing relation, as 'YYYY-MM-DD' (none when the
-    relation is empty). Athena reads a partition column's values from the table's partition
+    relation is empty or the query returns no row). Athena reads a partition column's values from the table's partition
     list (`"<table>$partitions"`), not from its data; DuckDB reads the column (a table of its
     own file, not parquet files: a scan of one date column). -#}
 {% macro latest_date_in(relation, column, is_partition_column=false) -%}
@@ -49,7 +49,8 @@
 
 {% macro default__latest_date_in(relation, column, is_partition_column) -%}
     {%- set result = run_query('select cast(max(' ~ column ~ ') as varchar) from ' ~ relation) -%}
-    {%- set value = result.columns[0].values()[0] -%}
+    {#- No row at all (a catalogue that answers with an empty result) reads as an empty table. -#}
+    {%- set value = result.rows[0][0] if result.rows | length > 0 else none -%}
     {{ return(value | string if value is not none else none) }}
 {%- endmacro %}
 

@@ -8,6 +8,9 @@
 -- row per movie ever listed) and checks that the state holds every movie of the run's
 -- snapshot dates.
 
+-- depends_on: {{ ref('int_tmdb__movie_latest_snapshots') }}
+-- (the state is read on daily runs only; the hint keeps it a dependency whatever the run)
+
 {%- set daily = test_window_start() is not none %}
 
 with
