@@ -140,7 +140,7 @@ def test_demo_runs_two_days_and_the_second_adds_only_its_own_fact_rows(
     )
     assert set(per_date) == {DAY1, DAY2} and min(per_date.values()) > 50
     # The fake server's second day: the same movies, other popularity.
-    moved = con.sql(
+    moved = con.execute(
         "select count(*) from refined.fct_movie_popularity d1 "
         "join refined.fct_movie_popularity d2 using (movie_key) "
         f"where d1.snapshot_date = date '{DAY1}' and d2.snapshot_date = date '{DAY2}' "
