@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ import pyarrow.parquet as pq
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_RESULTS = "run_results.build.json"
-DBT = str(Path(sys.executable).with_name("dbt"))
 
 # Two snapshot dates ending today, so that source freshness passes as it would on a daily run.
 # The trusted tables of docs/lake-contract.md: dbt's sources, never its models.
@@ -299,13 +297,8 @@ def dbt_env(lake: Path | str, **extra: str) -> dict[str, str]:
 def run_dbt(
     args: list[str], env: Mapping[str, str], target_path: Path, *, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = [DBT, *args, "--target-path", str(target_path), "--log-path", str(target_path)]
-    result = subprocess.run(
-        command, cwd=REPO_ROOT, env=dict(env), capture_output=True, text=True, timeout=600
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}"
-            f"\n{result.stderr[-3000:]}"
-        )
-    return result
+    """One dbt command on the repository's project (scripts/athena_on_duckdb.py's runner): with
+    `check`, a failure raises with the end of dbt's output."""
+    from scripts.athena_on_duckdb import run_dbt as run_project_dbt
+
+    return run_project_dbt(args, env, target_path, project_dir=REPO_ROOT, check=check)
