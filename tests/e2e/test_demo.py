@@ -180,3 +180,18 @@ def test_demo_says_what_the_trusted_job_did_with_the_unchanged_imdb_tables_on_da
         assert all(table in daily for table in skipped)
     else:
         assert "IMDb tables rebuilt from the same raw CSVs" in daily
+
+
+def test_the_tmdb_key_is_in_no_output_log_or_lake_file_of_any_stage(
+    demo: tuple[Path, str],
+) -> None:
+    from scripts.demo import DEMO_KEY
+
+    lake, out = demo
+    assert DEMO_KEY not in out
+    files = [p for p in lake.rglob("*") if p.is_file()]
+    logs = [p for p in files if p.parts[len(lake.parts)] == "_logs"]
+    # Every stage's whole output is there: landing, both days' TMDB, trusted job and dbt.
+    assert {p.stem for p in logs} >= {"csv_landing", "day1_tmdb", "day2_trusted", "day2_dbt"}
+    for path in files:
+        assert DEMO_KEY.encode() not in path.read_bytes(), path
