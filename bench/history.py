@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +107,22 @@ class History:
                 extract(self._settings(number, server.base_url), lake, max_pages=max_pages)
 
     def simulate_snapshots(self, numbers: list[int]) -> None:
-        """Trusted snapshot partitions of ``numbers``, from day 2's as the trusted job wrote it."""
+        """Trusted snapshot partitions of ``numbers``, from day 2's as the trusted job wrote it:
+        the same schema (column types, nullability, Spark's metadata), layout and file naming,
+        one file per partition as the job writes at this size."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        source = self.lake / SNAPSHOTS / _partition(self.day(2))
-        day2 = pa.concat_tables(
-            [pq.read_table(path) for path in sorted(source.glob("*.parquet"))]
-        ).combine_chunks()
+        source = sorted((self.lake / SNAPSHOTS / _partition(self.day(2))).glob("*.parquet"))
+        day2 = pa.concat_tables([pq.read_table(path) for path in source]).combine_chunks()
+        schema = pq.read_schema(source[0])
         ids = pc.cast(day2["tmdb_id"], pa.int64())
+
+        def column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+            index = schema.get_field_index(name)
+            return table.set_column(index, schema.field(index), values)
+
         for number in numbers:
             # A factor from 0.5 to 1.5, fixed per movie and day; a few more votes each day.
             spread = pc.divide(pc.cast(pc.bit_wise_and(pc.add(pc.multiply(ids, 7919),
@@ -123,16 +130,15 @@ class History:
             popularity = pc.multiply(day2["popularity"], pc.add(spread, 0.5))
             votes = pc.add(day2["vote_count"], pa.scalar(number, day2["vote_count"].type))
             day = pa.array([self.day(number)] * len(day2), day2["snapshot_date"].type)
-            table = (
-                day2.set_column(day2.schema.get_field_index("popularity"), "popularity", popularity)
-                .set_column(day2.schema.get_field_index("vote_count"), "vote_count", votes)
-                .set_column(day2.schema.get_field_index("snapshot_date"), "snapshot_date", day)
-            )
+            table = column(column(column(day2, "popularity", popularity), "vote_count", votes),
+                           "snapshot_date", day).cast(schema)  # fmt: skip
             target = self.lake / SNAPSHOTS / _partition(self.day(number))
             target.mkdir(parents=True, exist_ok=True)
-            pq.write_table(
-                table, target / "part-00000-history.snappy.parquet", compression="snappy"
-            )
+            written = target / f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+            pq.write_table(table, written, compression="snappy")
+            if not pq.read_schema(written).equals(schema, check_metadata=True):
+                raise RuntimeError(f"{written}: not the schema of the job's {source[0]}")
+        self.checks["simulated snapshot partitions: schema as the job writes it"] = "yes"
 
     # -- the measured runs ------------------------------------------------------------------
     def _env(self, number: int, **extra: str) -> dict[str, str]:
@@ -165,9 +171,21 @@ class History:
         self.dbt[number] = self._run(f"day{number}-dbt-build", self._dbt("build"), number)
         self.checks.update(self._day_checks(number))
 
-    def catch_up(self, number: int) -> None:
-        """Refined up to day ``number``: one incremental `dbt run` over the simulated dates."""
-        self._run(f"catch-up-to-day{number}-dbt-run", self._dbt("run"), number)
+    def catch_up(self, numbers: list[int]) -> None:
+        """Refined up to the last day of ``numbers``: one incremental `dbt run` over the
+        simulated dates, which must leave in the fact as many rows for each of them as for
+        day 2 (the same movies)."""
+        last = numbers[-1]
+        self._run(f"catch-up-to-day{last}-dbt-run", self._dbt("run"), last)
+        rows = self._fact_rows()
+        expected = rows.get(self.day(2), 0)
+        wrong = [n for n in numbers if rows.get(self.day(n), 0) != expected or not expected]
+        if wrong:
+            raise RuntimeError(
+                f"the fact holds other row counts for simulated days {wrong[:5]} than for day 2 "
+                f"({expected}): {[rows.get(self.day(n), 0) for n in wrong[:5]]}"
+            )
+        self.checks[f"days {numbers[0]}-{last} simulated: fact rows per date (as day 2)"] = expected
 
     def refresh(self, number: int) -> None:
         self.full_refresh = self._run(
@@ -217,7 +235,7 @@ def measure(cfg: Config, catalogue: Any) -> Stage:
             log.info("history: simulating days %d to %d", simulated[0], simulated[-1])
             history.extract(simulated, max_pages=1)
             history.simulate_snapshots(simulated)
-            history.catch_up(simulated[-1])
+            history.catch_up(simulated)
         history.extract([target])
         history.daily_run(target)
         last = target
