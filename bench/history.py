@@ -156,6 +156,10 @@ class History:
         )
         log.info("history %s: %.1f s, peak %.0f MiB", name, sample.seconds,
                  (sample.peak_rss_bytes or 0) / MIB)  # fmt: skip
+        timings = self.cfg.work_dir / "history-dbt-target" / "run_results.json"
+        if "dbt" in name and timings.is_file():  # each node's time, beside the run's log
+            shutil.copyfile(timings, self.logs / f"{name}.run_results.json")
+            timings.unlink()
         return sample
 
     def _dbt(self, command: str, *args: str) -> list[str]:
