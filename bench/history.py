@@ -292,21 +292,25 @@ def measure(cfg: Config, catalogue: Any) -> Stage:
 
 
 def targets(stage: Stage) -> list[Target]:
+    """Day D ÷ day 1 for each stage (the goal), and day D ÷ day 2: the trusted job of day 1
+    builds the IMDb tables, which later days skip (their landing is unchanged), so day 2,
+    the first incremental day, is the run that shows whether a day's cost grows."""
     found = []
     for figure in stage.figures:
         if not figure.id.startswith(("history_trusted_day", "history_dbt_day")):
             continue
         stage_name = "trusted job" if "trusted" in figure.id else "dbt build"
         day = figure.label.rsplit(" ", 1)[-1]
-        found.append(
-            Target(
-                figure.id.replace("_seconds", "_vs_day1"),
-                f"{stage_name}: day {day} ÷ day 1 (wall time)",
-                f"≤ {TARGET_RATIO}×",
-                figure.baselines[0].ratio,
-                "×",
-                TARGET_RATIO,
-                "lower",
+        for base, since in zip(figure.baselines, ("day 1", "day 2"), strict=False):
+            found.append(
+                Target(
+                    figure.id.replace("_seconds", f"_vs_{since.replace(' ', '')}"),
+                    f"{stage_name}: day {day} ÷ {since} (wall time)",
+                    f"≤ {TARGET_RATIO}×",
+                    base.ratio,
+                    "×",
+                    TARGET_RATIO,
+                    "lower",
+                )
             )
-        )
     return found
