@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +107,22 @@ class History:
                 extract(self._settings(number, server.base_url), lake, max_pages=max_pages)
 
     def simulate_snapshots(self, numbers: list[int]) -> None:
-        """Trusted snapshot partitions of ``numbers``, from day 2's as the trusted job wrote it."""
+        """Trusted snapshot partitions of ``numbers``, from day 2's as the trusted job wrote it:
+        the same schema (column types, nullability, Spark's metadata), layout and file naming,
+        one file per partition as the job writes at this size."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        source = self.lake / SNAPSHOTS / _partition(self.day(2))
-        day2 = pa.concat_tables(
-            [pq.read_table(path) for path in sorted(source.glob("*.parquet"))]
-        ).combine_chunks()
+        source = sorted((self.lake / SNAPSHOTS / _partition(self.day(2))).glob("*.parquet"))
+        day2 = pa.concat_tables([pq.read_table(path) for path in source]).combine_chunks()
+        schema = pq.read_schema(source[0])
         ids = pc.cast(day2["tmdb_id"], pa.int64())
+
+        def column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+            index = schema.get_field_index(name)
+            return table.set_column(index, schema.field(index), values)
+
         for number in numbers:
             # A factor from 0.5 to 1.5, fixed per movie and day; a few more votes each day.
             spread = pc.divide(pc.cast(pc.bit_wise_and(pc.add(pc.multiply(ids, 7919),
@@ -123,16 +130,15 @@ class History:
             popularity = pc.multiply(day2["popularity"], pc.add(spread, 0.5))
             votes = pc.add(day2["vote_count"], pa.scalar(number, day2["vote_count"].type))
             day = pa.array([self.day(number)] * len(day2), day2["snapshot_date"].type)
-            table = (
-                day2.set_column(day2.schema.get_field_index("popularity"), "popularity", popularity)
-                .set_column(day2.schema.get_field_index("vote_count"), "vote_count", votes)
-                .set_column(day2.schema.get_field_index("snapshot_date"), "snapshot_date", day)
-            )
+            table = column(column(column(day2, "popularity", popularity), "vote_count", votes),
+                           "snapshot_date", day).cast(schema)  # fmt: skip
             target = self.lake / SNAPSHOTS / _partition(self.day(number))
             target.mkdir(parents=True, exist_ok=True)
-            pq.write_table(
-                table, target / "part-00000-history.snappy.parquet", compression="snappy"
-            )
+            written = target / f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+            pq.write_table(table, written, compression="snappy")
+            if not pq.read_schema(written).equals(schema, check_metadata=True):
+                raise RuntimeError(f"{written}: not the schema of the job's {source[0]}")
+        self.checks["simulated snapshot partitions: schema as the job writes it"] = "yes"
 
     # -- the measured runs ------------------------------------------------------------------
     def _env(self, number: int, **extra: str) -> dict[str, str]:
@@ -150,6 +156,10 @@ class History:
         )
         log.info("history %s: %.1f s, peak %.0f MiB", name, sample.seconds,
                  (sample.peak_rss_bytes or 0) / MIB)  # fmt: skip
+        timings = self.cfg.work_dir / "history-dbt-target" / "run_results.json"
+        if "dbt" in name and timings.is_file():  # each node's time, beside the run's log
+            shutil.copyfile(timings, self.logs / f"{name}.run_results.json")
+            timings.unlink()
         return sample
 
     def _dbt(self, command: str, *args: str) -> list[str]:
@@ -165,9 +175,21 @@ class History:
         self.dbt[number] = self._run(f"day{number}-dbt-build", self._dbt("build"), number)
         self.checks.update(self._day_checks(number))
 
-    def catch_up(self, number: int) -> None:
-        """Refined up to day ``number``: one incremental `dbt run` over the simulated dates."""
-        self._run(f"catch-up-to-day{number}-dbt-run", self._dbt("run"), number)
+    def catch_up(self, numbers: list[int]) -> None:
+        """Refined up to the last day of ``numbers``: one incremental `dbt run` over the
+        simulated dates, which must leave in the fact as many rows for each of them as for
+        day 2 (the same movies)."""
+        last = numbers[-1]
+        self._run(f"catch-up-to-day{last}-dbt-run", self._dbt("run"), last)
+        rows = self._fact_rows()
+        expected = rows.get(self.day(2), 0)
+        wrong = [n for n in numbers if rows.get(self.day(n), 0) != expected or not expected]
+        if wrong:
+            raise RuntimeError(
+                f"the fact holds other row counts for simulated days {wrong[:5]} than for day 2 "
+                f"({expected}): {[rows.get(self.day(n), 0) for n in wrong[:5]]}"
+            )
+        self.checks[f"days {numbers[0]}-{last} simulated: fact rows per date (as day 2)"] = expected
 
     def refresh(self, number: int) -> None:
         self.full_refresh = self._run(
@@ -217,7 +239,7 @@ def measure(cfg: Config, catalogue: Any) -> Stage:
             log.info("history: simulating days %d to %d", simulated[0], simulated[-1])
             history.extract(simulated, max_pages=1)
             history.simulate_snapshots(simulated)
-            history.catch_up(simulated[-1])
+            history.catch_up(simulated)
         history.extract([target])
         history.daily_run(target)
         last = target
@@ -270,21 +292,25 @@ def measure(cfg: Config, catalogue: Any) -> Stage:
 
 
 def targets(stage: Stage) -> list[Target]:
+    """Day D ÷ day 1 for each stage (the goal), and day D ÷ day 2: the trusted job of day 1
+    builds the IMDb tables, which later days skip (their landing is unchanged), so day 2,
+    the first incremental day, is the run that shows whether a day's cost grows."""
     found = []
     for figure in stage.figures:
         if not figure.id.startswith(("history_trusted_day", "history_dbt_day")):
             continue
         stage_name = "trusted job" if "trusted" in figure.id else "dbt build"
         day = figure.label.rsplit(" ", 1)[-1]
-        found.append(
-            Target(
-                figure.id.replace("_seconds", "_vs_day1"),
-                f"{stage_name}: day {day} ÷ day 1 (wall time)",
-                f"≤ {TARGET_RATIO}×",
-                figure.baselines[0].ratio,
-                "×",
-                TARGET_RATIO,
-                "lower",
+        for base, since in zip(figure.baselines, ("day 1", "day 2"), strict=False):
+            found.append(
+                Target(
+                    figure.id.replace("_seconds", f"_vs_{since.replace(' ', '')}"),
+                    f"{stage_name}: day {day} ÷ {since} (wall time)",
+                    f"≤ {TARGET_RATIO}×",
+                    base.ratio,
+                    "×",
+                    TARGET_RATIO,
+                    "lower",
+                )
             )
-        )
     return found

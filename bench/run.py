@@ -11,6 +11,7 @@ reason, and the run goes on.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import importlib.util
@@ -246,6 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, default=None, help="repetitions of every measurement")
     parser.add_argument(
+        "--history-days",
+        default=None,
+        metavar="DAYS",
+        help="comma-separated days D of the history stage (default 30,365; smoke 4,6)",
+    )
+    parser.add_argument(
         "--only",
         default=None,
         metavar="STAGES",
@@ -260,6 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = smoke_config(args.out)
     else:
         cfg = full_config(args.data, args.out or ROOT / "bench" / "results", args.reps)
+    if args.history_days:
+        try:
+            days = tuple(sorted({int(d) for d in args.history_days.split(",") if d.strip()}))
+        except ValueError:
+            parser.error(f"--history-days: not a list of days: {args.history_days!r}")
+        if not days or days[0] < 3:
+            parser.error("--history-days: each day D must be 3 or more (days 1 and 2 always run)")
+        cfg = dataclasses.replace(cfg, history_days=days)
     only = None
     if args.only:
         only = {s.strip() for s in args.only.split(",") if s.strip()}

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -281,15 +282,47 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return functools.reduce(DataFrame.unionByName, frames)
 
 
+# A raw file's key: the dataset, its year=/month=/day= partition, the file name.
+_PARTITIONED_KEY = re.compile(r"^(?P<dataset>.+)/year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+$")
+# The same partition in the path of a file Spark reads (``_metadata.file_path``).
+_PATH_PARTITION = r"/year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+$"
+
+
 def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
     """The lines of raw files (``LINES_SCHEMA``), split on ``\\n`` only, with their lake key
-    and partition date. One read per partition folder, unioned."""
+    and partition date.
+
+    One read per dataset, however many partition dates it holds: the key and the date of each
+    line come from its file's ``year=/month=/day=`` path. The TMDB details and genres grow by
+    one partition a day, and a read (and a union) per partition would make the plan, and the
+    job's time, grow with the history. A file whose key is not in that layout is read on its
+    own, its key and date as given."""
     if not files:
         return spark.createDataFrame([], LINES_SCHEMA)
-    folders: dict[tuple[str, dt.date], list[RawFile]] = {}
+    datasets: dict[str, list[RawFile]] = {}
+    others: dict[tuple[str, dt.date], list[RawFile]] = {}
     for f in files:
-        folders.setdefault((f.key.rsplit("/", 1)[0], f.date), []).append(f)
+        match = _PARTITIONED_KEY.match(f.key)
+        if match and dt.date(*(int(g) for g in match.groups()[1:])) == f.date:
+            datasets.setdefault(match["dataset"], []).append(f)
+        else:
+            others.setdefault((f.key.rsplit("/", 1)[0], f.date), []).append(f)
+    path = F.col("_metadata.file_path")
+    year, month, day = (F.regexp_extract(path, _PATH_PARTITION, i) for i in (1, 2, 3))
     frames = [
+        spark.read.option("lineSep", "\n")
+        .text([f.uri for f in group])
+        .select(
+            "value",
+            F.concat(
+                F.lit(f"{dataset}/year="), year, F.lit("/month="), month, F.lit("/day="), day,
+                F.lit("/"), F.col("_metadata.file_name"),
+            ).alias("source_key"),
+            F.make_date(year.cast("int"), month.cast("int"), day.cast("int")).alias("source_date"),
+        )
+        for dataset, group in datasets.items()
+    ]  # fmt: skip
+    frames += [
         spark.read.option("lineSep", "\n")
         .text([f.uri for f in group])
         .select(
@@ -297,7 +330,7 @@ def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
             F.concat(F.lit(folder + "/"), F.col("_metadata.file_name")).alias("source_key"),
             F.lit(date).alias("source_date"),
         )
-        for (folder, date), group in folders.items()
+        for (folder, date), group in others.items()
     ]
     return _union(frames)
 

@@ -21,8 +21,8 @@ from spark_raw_builder import (
     series_row,
 )
 
-from spark.lake_io import TrustedJobError
-from spark.trusted_job import JobArgs, main, run_job
+from spark.lake_io import RawFile, TrustedJobError
+from spark.trusted_job import JobArgs, main, read_lines, run_job
 
 pytestmark = pytest.mark.slow  # a real SparkSession
 
@@ -311,3 +311,24 @@ def test_bad_run_date_is_a_usage_error(caplog: pytest.LogCaptureFixture) -> None
     caplog.set_level(logging.ERROR)
     assert main(["--run-date", "2024-02-30"]) == 2
     assert "RUN_DATE '2024-02-30' is not a date" in caplog.text
+
+
+def test_a_years_partitions_are_read_in_one_scan_with_each_lines_key_and_date(
+    spark_session: SparkSession, raw_lake: RawLakeBuilder
+) -> None:
+    # The genres and details grow by one partition a day: one scan of them all, not a scan
+    # (and a union) per partition, so the job's plan does not grow with the history.
+    days = [D0 + dt.timedelta(days=n) for n in range(365)]
+    expected = set()
+    files = []
+    for n, day in enumerate(days):
+        lines = [genre_list([(27, f"Terror {n}")]), genre_list([(53, f"Thriller {n}")])]
+        for key in raw_lake.tmdb("genres", day, lines, files=2 if n % 100 == 0 else 1):
+            path = raw_lake.root / key
+            files.append(RawFile(key, f"file://{path}", day, None, path.stat().st_size))
+            expected |= {(line, key, day) for line in path.read_text().splitlines()}
+    lines = read_lines(spark_session, files)
+    scans = lines._jdf.queryExecution().optimizedPlan().collectLeaves().size()
+    assert scans == 1
+    assert {(r.value, r.source_key, r.source_date) for r in lines.collect()} == expected
+    assert lines.count() == len(expected) == 2 * 365
