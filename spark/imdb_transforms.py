@@ -323,7 +323,6 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
         _without_cr_end(CORRUPT).alias(CORRUPT),
     )
     texts = [_as_sent(c.source).alias(c.name) for c in dataset.columns]
-    rebuilt = F.concat_ws("|", *[F.coalesce(F.col(c.source), F.lit("")) for c in dataset.columns])
 
     def anywhere(char: str) -> Column:
         found = functools.reduce(
@@ -335,7 +334,6 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
         "source_key",
         "source_date",
         F.col(CORRUPT),
-        F.coalesce(F.col(CORRUPT), rebuilt).alias("_line"),
         (anywhere("\r") | anywhere(NUL)).alias("_bad_char"),
         *texts,
     )
@@ -353,11 +351,16 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
     invalid = failed[0]
     for condition in failed[1:]:
         invalid = invalid | condition
+    # The line as sent, rebuilt from its fields (a null text was "\\N"), and where it came from:
+    # for the invalid rows only, so that the valid ones carry no more than their values.
+    rebuilt = F.concat_ws(
+        "|", *[F.coalesce(F.col(c.name), F.lit(IMDB_NULL)) for c in dataset.columns]
+    )
     return stage.select(
-        "source_key",
-        "source_date",
+        F.when(invalid, F.col("source_key")).alias("source_key"),
+        F.when(invalid, F.col("source_date")).alias("source_date"),
         invalid.alias("invalid"),
-        F.when(invalid, F.col("_line")).alias("raw_line"),
+        F.when(invalid, F.coalesce(F.col(CORRUPT), rebuilt)).alias("raw_line"),
         *typed,
     )
 
