@@ -21,7 +21,6 @@ job version changed or ``--full-refresh`` is given.
 from __future__ import annotations
 
 import argparse
-import contextvars
 import datetime as dt
 import functools
 import hashlib
@@ -32,12 +31,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 from pyspark import StorageLevel
@@ -558,13 +556,6 @@ class TrustedJob:
                 f"read {rows_in} from {', '.join(f.key for f in files)}"
             )
 
-    def tmdb_items(
-        self, files: list[RawFile], to_items: Callable[[DataFrame], DataFrame]
-    ) -> DataFrame:
-        """The items of TMDB raw files, kept (``persist``) for the two actions that write their
-        rejected rows and their table."""
-        return to_items(read_lines(self.spark, files)).persist(StorageLevel.MEMORY_AND_DISK)
-
     def tmdb(
         self,
         table: str,
@@ -572,13 +563,8 @@ class TrustedJob:
         to_items: Callable[[DataFrame], DataFrame],
         build: Callable[[DataFrame], DataFrame],
         partition_by: Sequence[str] = (),
-        *,
-        items: DataFrame | None = None,
     ) -> None:
-        """Write a TMDB table and its rejected rows from ``items`` (``tmdb_items``, built by
-        the caller beforehand) or from its files."""
-        if items is None:
-            items = self.tmdb_items(files, to_items)
+        items = to_items(read_lines(self.spark, files)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             self._items_to_table(items, table, build, partition_by)
         finally:
@@ -772,49 +758,6 @@ def _run(
             log.warning("could not remove the staging folder %s: %s", committer.staging, exc)
 
 
-TmdbInput = tuple[
-    str,
-    list[RawFile],
-    Callable[[DataFrame], DataFrame],
-    Callable[[DataFrame], DataFrame],
-    Sequence[str],
-]
-
-
-def _tmdb_inputs(inputs: Inputs) -> list[TmdbInput]:
-    """Each TMDB table: its name, raw files, items, table builder and partition columns."""
-    return [
-        (
-            "tmdb_movie_snapshots",
-            inputs.files["discover"],
-            discover_items,
-            tmdb_snapshots,
-            PARTITION_COLUMNS,
-        ),
-        ("tmdb_movie_details", inputs.files["movie_details"], details_items, tmdb_details, ()),
-        ("tmdb_genres", inputs.files["genres"], genre_items, tmdb_genres, ()),
-    ]
-
-
-def _built(items: DataFrame) -> DataFrame:
-    """``items`` (persisted) with their kept copy built: one count that reads every column."""
-    items.count()
-    return items
-
-
-T = TypeVar("T")
-
-
-def _alongside(work: Callable[[], T]) -> Callable[[], T]:
-    """Start ``work`` in a thread of its own, in this context, and return what waits for it
-    and returns its result (or raises its error). Its Spark jobs share the session with the
-    caller's."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trusted-tmdb")
-    future = pool.submit(contextvars.copy_context().run, work)
-    pool.shutdown(wait=False)
-    return future.result
-
-
 def _build(
     spark: SparkSession,
     lake: LakeFS,
@@ -828,33 +771,26 @@ def _build(
 ) -> dict[str, Any]:
     job = TrustedJob(spark, lake, args.run_date, args.csv_max_line_bytes)
     imdb: dict[str, dict[str, Any]] = {}
-    tmdb = _tmdb_inputs(inputs)
-    # The TMDB items (JSON parsed, validated, kept) are built in a thread of their own while the
-    # IMDb tables are: the cores take the one's tasks while the other waits (a stage's tail, a
-    # commit, code generation). The TMDB tables are written after the IMDb ones, from them.
-    prepared = _alongside(
-        lambda: [_built(job.tmdb_items(files, to_items)) for _, files, to_items, _, _ in tmdb]
+    for dataset in (MOVIES, SERIES):
+        files = inputs.files[dataset.name]
+        imdb |= _imdb_dataset(
+            job,
+            committer,
+            dataset,
+            files,
+            landing_of(lake, dataset, inputs),
+            full_refresh=args.full_refresh,
+            run_id=run_id,
+        )
+    job.tmdb(
+        "tmdb_movie_snapshots",
+        inputs.files["discover"],
+        discover_items,
+        tmdb_snapshots,
+        PARTITION_COLUMNS,
     )
-    try:
-        for dataset in (MOVIES, SERIES):
-            files = inputs.files[dataset.name]
-            imdb |= _imdb_dataset(
-                job,
-                committer,
-                dataset,
-                files,
-                landing_of(lake, dataset, inputs),
-                full_refresh=args.full_refresh,
-                run_id=run_id,
-            )
-    except BaseException:
-        with suppress(Exception):  # the run failed already: drop what the thread kept
-            for kept in prepared():
-                kept.unpersist()
-        raise
-    items = prepared()
-    for (table, files, to_items, build, partition_by), kept in zip(tmdb, items, strict=True):
-        job.tmdb(table, files, to_items, build, partition_by, items=kept)
+    job.tmdb("tmdb_movie_details", inputs.files["movie_details"], details_items, tmdb_details)
+    job.tmdb("tmdb_genres", inputs.files["genres"], genre_items, tmdb_genres)
     job.reconcile()
 
     report: dict[str, Any] = {
