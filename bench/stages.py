@@ -267,9 +267,15 @@ def trusted_job(cfg: Config) -> Stage:
 
 def trusted_targets(stage: Stage) -> list[Target]:
     wall = next(f for f in stage.figures if f.id == "trusted_seconds")
+    memory = next(f for f in stage.figures if f.id == "trusted_peak_mib")
     return [
         Target("trusted_vs_copy", "trusted job ÷ bare Spark copy (wall time)", "≤ 1.5×",
                wall.baselines[0].ratio, "×", 1.5, "lower"),
+        Target("trusted_vs_dedupe", "trusted job ÷ bare copy + dropDuplicates() (wall time)",
+               "≤ 1.25×", wall.baselines[1].ratio, "×", 1.25, "lower"),
+        Target("trusted_peak_vs_dedupe",
+               "trusted job peak memory ÷ bare copy + dropDuplicates() peak memory", "≤ 1×",
+               memory.baselines[1].ratio, "×", 1.0, "lower"),
     ]  # fmt: skip
 
 

@@ -30,6 +30,8 @@ from pyspark.sql.types import (
 from spark.item_frames import rejected_rows
 
 IMDB_NULL = r"\N"
+NUL = "\x00"
+NUL_REASON = "a NUL byte (\\0) in the line"
 
 # numeric kind -> (the SQL type of its strict cast, words for a reason)
 _KINDS: dict[str, tuple[str, str]] = {
@@ -228,10 +230,16 @@ def parse_csv_lines(
         ),
     )
     value_reason = F.concat_ws("; ", *failures)
-    reason = F.when(
-        F.col("_n") != expected,
-        F.format_string(f"wrong field count: %d fields, expected {expected}", F.col("_n")),
-    ).otherwise(F.when(value_reason != "", value_reason))
+    # A NUL byte is a reason of its own, before any other: such a line is not text, and how it
+    # splits into fields says nothing.
+    reason = (
+        F.when(F.col("raw_line").contains(NUL), F.lit(NUL_REASON))
+        .when(
+            F.col("_n") != expected,
+            F.format_string(f"wrong field count: %d fields, expected {expected}", F.col("_n")),
+        )
+        .otherwise(F.when(value_reason != "", value_reason))
+    )
 
     return values.select(
         "raw_line", "source_key", "source_date", reason.alias("reason"), *typed_cols
@@ -243,11 +251,13 @@ def parse_csv_lines(
 # default also ends one at a lone "\r"; a CRLF line's "\r" is stripped from its last field), and
 # a line with the wrong number of fields kept whole in CORRUPT. The reader turns an empty field
 # into null and leaves "\\N" as text, so the two stay apart: type_csv_rows maps null back to ""
-# and "\\N" to null.
+# and "\\N" to null. Quoting is off by making the quote character "\n", which a line never
+# holds: the reader's own way ("quote": "") makes NUL the quote character, so a field starting
+# with a NUL byte would swallow separators and lose its NULs.
 CORRUPT = "_corrupt_record"
 CSV_OPTIONS = {
     "sep": "|",
-    "quote": "",
+    "quote": "\n",
     # The header line is read as a row and dropped by ``without_header``: Spark's own header
     # check compares the names with the `\r` of a CRLF header still on the last one (lines end at
     # `\n` only) and warns of a mismatch that is none.
@@ -313,20 +323,22 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
         _without_cr_end(CORRUPT).alias(CORRUPT),
     )
     texts = [_as_sent(c.source).alias(c.name) for c in dataset.columns]
-    rebuilt = F.concat_ws("|", *[F.coalesce(F.col(c.source), F.lit("")) for c in dataset.columns])
-    inner_cr = functools.reduce(
-        Column.__or__, [F.col(c.source).contains("\r") for c in dataset.columns]
-    )
+
+    def anywhere(char: str) -> Column:
+        found = functools.reduce(
+            Column.__or__, [F.col(c.source).contains(char) for c in dataset.columns]
+        )
+        return F.coalesce(found, F.lit(False))
+
     stage = ended.select(
         "source_key",
         "source_date",
         F.col(CORRUPT),
-        F.coalesce(F.col(CORRUPT), rebuilt).alias("_line"),
-        F.coalesce(inner_cr, F.lit(False)).alias("_inner_cr"),
+        (anywhere("\r") | anywhere(NUL)).alias("_bad_char"),
         *texts,
     )
     typed: list[Column] = []
-    failed: list[Column] = [F.col(CORRUPT).isNotNull(), F.col("_inner_cr")]
+    failed: list[Column] = [F.col(CORRUPT).isNotNull(), F.col("_bad_char")]
     for c in dataset.columns:
         if c.kind in _KINDS:
             value, cast_failed = _cast(c.name, c)
@@ -339,11 +351,16 @@ def type_csv_rows(rows: DataFrame, dataset: CsvDataset) -> DataFrame:
     invalid = failed[0]
     for condition in failed[1:]:
         invalid = invalid | condition
+    # The line as sent, rebuilt from its fields (a null text was "\\N"), and where it came from:
+    # for the invalid rows only, so that the valid ones carry no more than their values.
+    rebuilt = F.concat_ws(
+        "|", *[F.coalesce(F.col(c.name), F.lit(IMDB_NULL)) for c in dataset.columns]
+    )
     return stage.select(
-        "source_key",
-        "source_date",
+        F.when(invalid, F.col("source_key")).alias("source_key"),
+        F.when(invalid, F.col("source_date")).alias("source_date"),
         invalid.alias("invalid"),
-        F.when(invalid, F.col("_line")).alias("raw_line"),
+        F.when(invalid, F.coalesce(F.col(CORRUPT), rebuilt)).alias("raw_line"),
         *typed,
     )
 

@@ -73,6 +73,7 @@ from spark.lake_lock import (
     lake_lock,
     parse_wait,
 )
+from spark.long_lines import find_long_lines, long_line_items
 from spark.tmdb_transforms import (
     details_items,
     discover_items,
@@ -96,9 +97,38 @@ JOB_VERSION = "1"
 SKIPPED = "unchanged input"
 COUNT_KEYS = ("rows_in", "rows_out", "rejected", "deduplicated")
 
+# The longest CSV line the job reads (bytes, line ending included); a longer one is rejected
+# with only its first bytes kept (``spark/long_lines.py``), so no task ever holds it whole.
+MAX_LINE_ENV = "CSV_MAX_LINE_BYTES"
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+MIN_MAX_LINE_BYTES = 1024  # the header must fit
+# Hadoop's line reader skips a line of this many bytes or more (line ending included).
+HADOOP_MAX_LINE = "mapreduce.input.linerecordreader.line.maxlength"
+
 DISCOVER = "raw/tmdb/json/discover"
 DETAILS = "raw/tmdb/json/movie_details"
 GENRES = "raw/tmdb/json/genres"
+
+
+def parse_max_line_bytes(value: str | None) -> int:
+    """The CSV line limit from ``CSV_MAX_LINE_BYTES`` (or its flag): a whole number of bytes,
+    at least ``MIN_MAX_LINE_BYTES``; 1 MiB when not given."""
+    if value is None or not value.strip():
+        return DEFAULT_MAX_LINE_BYTES
+    try:
+        bytes_ = int(value.strip())
+    except ValueError:
+        bytes_ = 0
+    if bytes_ < MIN_MAX_LINE_BYTES:
+        raise TrustedJobError(
+            f"{MAX_LINE_ENV} is {value!r}: give a whole number of bytes, at least "
+            f"{MIN_MAX_LINE_BYTES} (the default is {DEFAULT_MAX_LINE_BYTES}, 1 MiB)"
+        )
+    return bytes_
+
+
+def _max_line_from_env() -> int:
+    return parse_max_line_bytes(os.environ.get(MAX_LINE_ENV))
 
 
 @dataclass(frozen=True)
@@ -107,6 +137,8 @@ class JobArgs:
     run_date: dt.date
     full_refresh: bool = False  # rebuild the IMDb tables even when their landing is unchanged
     lock_wait: float = 0.0  # seconds to wait for another run of the day to finish
+    # the longest CSV line read (bytes, line ending included); longer ones are rejected
+    csv_max_line_bytes: int = field(default_factory=_max_line_from_env)
 
 
 def parse_run_date(value: str | None) -> dt.date:
@@ -141,6 +173,13 @@ def parse_args(argv: Sequence[str] | None = None) -> JobArgs:
         help="when another run holds this lake and day, wait up to SECONDS for it "
         "(LOCK_WAIT_SECONDS; default 0: exit at once with code 4)",
     )
+    parser.add_argument(
+        "--csv-max-line-bytes",
+        default=os.environ.get(MAX_LINE_ENV),
+        metavar="BYTES",
+        help="a CSV line longer than BYTES (line ending included) is rejected, only its first "
+        f"bytes kept ({MAX_LINE_ENV}; default {DEFAULT_MAX_LINE_BYTES}, 1 MiB)",
+    )
     ns = parser.parse_args(argv)
     try:
         lock_wait = parse_wait(ns.lock_wait)
@@ -151,6 +190,7 @@ def parse_args(argv: Sequence[str] | None = None) -> JobArgs:
         run_date=parse_run_date(ns.run_date),
         full_refresh=ns.full_refresh,
         lock_wait=lock_wait,
+        csv_max_line_bytes=parse_max_line_bytes(ns.csv_max_line_bytes),
     )
 
 
@@ -335,9 +375,16 @@ def read_lines(spark: SparkSession, files: list[RawFile]) -> DataFrame:
     return _union(frames)
 
 
-def read_csv(spark: SparkSession, dataset: CsvDataset, files: list[RawFile]) -> DataFrame:
+def read_csv(
+    spark: SparkSession,
+    dataset: CsvDataset,
+    files: list[RawFile],
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> DataFrame:
     """The data rows of IMDb CSV files through Spark's CSV reader (``CSV_OPTIONS``), as
-    ``csv_read_schema`` plus ``source_key`` and ``source_date``."""
+    ``csv_read_schema`` plus ``source_key`` and ``source_date``. A line longer than
+    ``max_line_bytes`` (line ending included) is skipped by Hadoop's line reader without being
+    held whole (``spark.long_lines`` finds it for ``_rejected``)."""
     schema = csv_read_schema(dataset)
     if not files:
         empty = StructType([*schema.fields, *LINES_SCHEMA.fields[1:]])
@@ -345,7 +392,11 @@ def read_csv(spark: SparkSession, dataset: CsvDataset, files: list[RawFile]) -> 
     return _union(
         [
             without_header(
-                spark.read.schema(schema).options(**CSV_OPTIONS).csv(f.uri), dataset
+                spark.read.schema(schema)
+                .options(**CSV_OPTIONS)
+                .option(HADOOP_MAX_LINE, str(max_line_bytes + 1))
+                .csv(f.uri),
+                dataset,
             ).select("*", F.lit(f.key).alias("source_key"), F.lit(f.date).alias("source_date"))
             for f in files
         ]
@@ -410,10 +461,17 @@ def _write(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
 class TrustedJob:
     """One run: plans the inputs, writes every table, reconciles the counts, writes the report."""
 
-    def __init__(self, spark: SparkSession, lake: LakeFS, run_date: dt.date) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        lake: LakeFS,
+        run_date: dt.date,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self.spark = spark
         self.lake = lake
         self.run_date = run_date
+        self.max_line_bytes = max_line_bytes
         self.tables: dict[str, TableCounts] = {}
         self.errors: list[str] = []
 
@@ -445,21 +503,52 @@ class TrustedJob:
         """One read of the CSV and one shuffle by title id, kept (``IMDB_STORAGE``) for the
         actions that write credits, rejected rows and titles; the genres come from the titles
         just written (a small table). The counts come from observations of these actions."""
-        typed = type_csv_rows(read_csv(self.spark, dataset, files), dataset)
+        rows = read_csv(self.spark, dataset, files, self.max_line_bytes)
+        typed = type_csv_rows(rows, dataset)
         by_title = cluster_by_title(typed).persist(IMDB_STORAGE)
         try:
             self._imdb_tables(dataset, files, by_title)
         finally:
             by_title.unpersist()
 
+    def _long_lines(
+        self, dataset: CsvDataset, files: list[RawFile], rows_read: int
+    ) -> tuple[DataFrame | None, int]:
+        """The lines the reader skipped for being over the limit, as rejected items, and how
+        many. Looked for only when the job read fewer rows than the manifests count (or a
+        manifest gives no count): the search streams each file once, a chunk at a time."""
+        expected = [f.records for f in files]
+        if all(c is not None for c in expected) and rows_read >= sum(c or 0 for c in expected):
+            return None, 0
+        limit = self.max_line_bytes
+        found = [
+            (f.key, f.date, line)
+            for f in files
+            for line in find_long_lines(self.spark, f.uri, limit)
+        ]
+        if not found:
+            return None, 0
+        log.warning(
+            "%s: %d line(s) over the %d-byte limit (%s), rejected: %s",
+            dataset.raw_dataset,
+            len(found),
+            limit,
+            MAX_LINE_ENV,
+            ", ".join(f"{key} line {line.number}" for key, _, line in found[:10]),
+        )
+        return long_line_items(self.spark, found, limit), len(found)
+
     def _imdb_tables(self, dataset: CsvDataset, files: list[RawFile], by_title: DataFrame) -> None:
         counted, o_in = _observed(by_title, f"{dataset.name}-in")
         valid, o_valid = _observed(imdb_valid(counted), f"{dataset.name}-valid")
         credits, o_credits = _observed(imdb_credits(valid, dataset), dataset.credits_table)
         _write(credits, self.lake.uri(f"trusted/{dataset.credits_table}"))
-        rejected, o_rej = _observed(
-            imdb_rejected(by_title, dataset, self.run_date), f"{dataset.name}-rejected"
-        )
+        rows_read = _rows(o_in)
+        long_lines, n_long = self._long_lines(dataset, files, rows_read)
+        rejected = imdb_rejected(by_title, dataset, self.run_date)
+        if long_lines is not None:
+            rejected = rejected.unionByName(rejected_rows(long_lines, self.run_date))
+        rejected, o_rej = _observed(rejected, f"{dataset.name}-rejected")
         _write(
             rejected,
             self.lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
@@ -472,7 +561,8 @@ class TrustedJob:
             F.sum(genre_entries()).alias("genre_entries"),
         )
         _write(titles, titles_uri)
-        rows_in, n_rejected, n_valid = _rows(o_in), _rows(o_rej), _rows(o_valid)
+        rows_in = rows_read + n_long
+        n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
         n_credits, n_titles = _rows(o_credits), _rows(o_titles)
         self.tables[dataset.credits_table] = TableCounts(
             rows_in, n_credits, n_rejected, n_valid - n_credits
@@ -712,7 +802,7 @@ def _build(
     run_id: str,
     started: dt.datetime,
 ) -> dict[str, Any]:
-    job = TrustedJob(spark, lake, args.run_date)
+    job = TrustedJob(spark, lake, args.run_date, args.csv_max_line_bytes)
     imdb: dict[str, dict[str, Any]] = {}
     for dataset in (MOVIES, SERIES):
         files = inputs.files[dataset.name]
