@@ -92,8 +92,8 @@ IMDB_STORAGE = StorageLevel.MEMORY_AND_DISK
 
 # The version of what the job makes of an IMDb landing. A table built by another version is
 # rebuilt even when its landing is unchanged: bump it with any change to the IMDb tables' rows
-# or columns (a rule, a type, a new column).
-JOB_VERSION = "1"
+# or columns (a rule, a type, a new column). 2: NUL bytes and over-long lines rejected.
+JOB_VERSION = "2"
 SKIPPED = "unchanged input"
 COUNT_KEYS = ("rows_in", "rows_out", "rejected", "deduplicated")
 

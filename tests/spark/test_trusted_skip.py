@@ -165,7 +165,11 @@ def test_a_new_job_version_rebuilds_them(runs: dict[str, Any]) -> None:
     for table in MOVIE_TABLES + SERIES_TABLES:
         assert after[table] != before[table], table
         assert runs["new_version"]["report"]["tables"][table]["skipped"] is None
-    assert "was built by job version '1', this is '1-next'" in runs["new_version"]["log"]
+    version = trusted_job.JOB_VERSION
+    assert (
+        f"was built by job version '{version}', this is '{version}-next'"
+        in (runs["new_version"]["log"])
+    )
 
 
 def test_a_new_landing_rebuilds_its_tables_only(
