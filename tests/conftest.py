@@ -41,13 +41,29 @@ os.environ.setdefault(
 # skips it. A test that uses one of these fixtures is slow whatever its module says.
 SLOW_FIXTURES = ("spark_session", "dbt_run", "moto_server_url", "packaged")
 
-# `make test` runs pytest-xdist (-n 2). Each worker builds its own session fixtures, so the
-# tests of a folder whose conftest.py holds an expensive one (the SparkSession, the dbt build,
-# the packaged artifacts) form one unit of work, run by one worker; elsewhere a module is the
-# unit, so module fixtures (the demo run, the bench run) are built once too. Workers take the
-# longest units first. (xdist's own --dist loadgroup cannot set groups under pytest 9.)
-SHARED_SESSION_DIRS = ("tests/spark/", "tests/dbt/", "tests/deploy/")
-LONGEST_FIRST = ("tests/spark/", "tests/bench/", "tests/e2e/", "tests/dbt/", "tests/deploy/")
+# `make test` runs pytest-xdist (-n 2). Each worker builds its own session fixtures (a
+# SparkSession, the dbt fixture build) once, whatever it runs, so a module is the unit of work
+# (its module fixtures, such as the demo run or the bench run, are built once); only
+# tests/deploy, whose session fixture packages the artifacts, stays whole on one worker.
+# Workers take the longest modules first (their measured order), so that neither ends with a
+# long module started last.
+SHARED_SESSION_DIRS = ("tests/deploy/",)
+LONGEST_FIRST = (
+    "tests/bench/test_bench_smoke.py",
+    "tests/faults/test_trusted_faults.py",
+    "tests/dbt/test_dbt_incremental.py",
+    "tests/e2e/test_demo.py",
+    "tests/faults/test_dbt_faults.py",
+    "tests/dbt/test_athena_sql_on_duckdb.py",
+    "tests/spark/test_spark_trusted_job.py",
+    "tests/spark/test_trusted_skip.py",
+    "tests/dbt/test_dbt_incremental_athena.py",
+    "tests/spark/",
+    "tests/faults/",
+    "tests/dashboard/test_dashboard_browser.py",
+    "tests/dbt/",
+    "tests/deploy/",
+)
 
 
 def xdist_unit(nodeid: str) -> str:
