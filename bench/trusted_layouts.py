@@ -2,7 +2,8 @@
 
 ``python -m bench.trusted_layouts --data bench/data/imdb-1100000-440000`` runs, each as its own
 process (wall time and peak RSS of its process tree, ``bench.measure.run_measured``),
-round-robin for ``--rounds`` rounds (3 by default):
+round-robin for ``--rounds`` rounds (3 by default; each round starts with the next variant, so
+none always runs first):
 
 - ``current``: the job's own IMDb path, ``spark.trusted_job.TrustedJob.imdb`` (one CSV read,
   one shuffle by title id kept with ``persist``; credits, rejected rows, titles, then genres
@@ -262,7 +263,8 @@ def measure(data: Path, work: Path, rounds: int) -> dict[str, Any]:
     log.info("input: %s", source)
     runs: list[dict[str, Any]] = []
     for rnd in range(1, rounds + 1):
-        for variant in VARIANTS:
+        shift = (rnd - 1) % len(VARIANTS)  # each round starts with the next variant
+        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
             out = work / variant
             shutil.rmtree(out, ignore_errors=True)
             args = [
