@@ -95,7 +95,9 @@ def _job(spark: Any, out: Path, run_date: dt.date) -> tuple[Any, Any]:
 
 
 def one_groupby(job: Any, dataset: Any, files: list[Any]) -> None:
-    """The one-aggregation layout: the same outputs and counts as ``TrustedJob.imdb``."""
+    """The one-aggregation layout: the same outputs and counts as ``TrustedJob.imdb``, but for
+    its search of lines over the length limit (``spark.long_lines``), left out: the generated
+    files hold none, and the job runs it only when the rows read fall short of the manifest."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
