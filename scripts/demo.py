@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from fake_tmdb.server import serve_fake_tmdb  # noqa: E402
 from ingestion.csv_landing import land_all  # noqa: E402
+from ingestion.exit_codes import ExitCode  # noqa: E402
 from ingestion.lake import Lake, open_lake  # noqa: E402
 from ingestion.log_format import LOG_FORMAT  # noqa: E402
-from ingestion.settings import Settings, load_settings  # noqa: E402
+from ingestion.settings import Settings, SettingsError, load_settings  # noqa: E402
 from scripts.refined_summary import rows_per_snapshot_date, summarize  # noqa: E402
 
 DEMO_KEY = "demo-key-for-the-local-fake-tmdb"  # accepted only by the fake server
@@ -198,7 +199,11 @@ def main() -> int:
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for var in ("TMDB_API_KEY", "TMDB_API_KEY_FILE", "TMDB_BASE_URL"):
         env.pop(var, None)  # the demo talks to its own fake server only
-    settings = load_settings(env)
+    try:
+        settings = load_settings(env)
+    except SettingsError as e:
+        print(f"make demo: {e}")
+        return ExitCode.SETTINGS
     if settings.lake.is_s3:
         print("make demo runs on a local lake folder; unset LAKE_URI or point it at a folder")
         return 2

@@ -195,3 +195,37 @@ def test_the_tmdb_key_is_in_no_output_log_or_lake_file_of_any_stage(
     assert {p.stem for p in logs} >= {"csv_landing", "day1_tmdb", "day2_trusted", "day2_dbt"}
     for path in files:
         assert DEMO_KEY.encode() not in path.read_bytes(), path
+
+
+def _demo(lake: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAKE_URI": str(lake), "RUN_DATE": "2024-03-01", **settings}
+    return subprocess.run(
+        [sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, text=True,
+        capture_output=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_an_invalid_setting_stops_the_demo_with_its_message_and_exit_code_3(
+    tmp_path: Path,
+) -> None:
+    done = _demo(tmp_path / "lake", TMDB_RATE_LIMIT="fast")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout == "make demo: TMDB_RATE_LIMIT 'fast' is not a number\n"
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_failing_stage_prints_its_error_and_the_path_of_its_whole_log(tmp_path: Path) -> None:
+    # A line limit the trusted job refuses: landing and TMDB pass, then the trusted job exits
+    # with its usage error, which the demo shows with the log it went to.
+    lake = tmp_path / "lake"
+    done = _demo(lake, CSV_MAX_LINE_BYTES="12")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "  ok CSV landing" in out and "  ok TMDB extraction" in out
+    assert re.search(r"  x trusted job +[0-9.]+ s  failed \(exit code 2\)", out), out
+    assert "CSV_MAX_LINE_BYTES" in out  # the stage's own error, from the end of its log
+    [log] = lake.glob("_logs/demo_*/day1_trusted.log")
+    assert f"  the whole output: {log}" in out
+    assert "CSV_MAX_LINE_BYTES" in log.read_text(encoding="utf-8")
+    assert "Demo finished" not in out and len(out.splitlines()) <= 60
