@@ -29,7 +29,13 @@ from typing import Any
 
 from ingestion.log_format import configure_logging
 from spark.faults import fault_point
-from spark.lake_lock import LOCKED_EXIT_CODE, LockHeldError, lake_lock, parse_wait
+from spark.lake_lock import (
+    LOCKED_EXIT_CODE,
+    LockHeldError,
+    add_lock_wait_option,
+    lake_lock,
+    parse_wait,
+)
 
 log = logging.getLogger("dbt_locked")
 USAGE_EXIT_CODE = 2
@@ -81,12 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m scripts.dbt_locked",
         description="dbt under the lake's per-day lock (refined/_locks/<RUN_DATE>.json)",
     )
-    parser.add_argument(
-        "--lock-wait",
-        default=os.environ.get("LOCK_WAIT_SECONDS"),
-        metavar="SECONDS",
-        help="wait up to SECONDS for another run of the day (default 0: exit 4 at once)",
-    )
+    add_lock_wait_option(parser)
     parser.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's command and flags")
     ns = parser.parse_args(argv)
     if not ns.dbt_args:

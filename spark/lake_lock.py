@@ -31,6 +31,7 @@ the same module; boto3 is imported only for an ``s3://`` lake.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import hashlib
@@ -509,6 +510,17 @@ def lake_lock(
         yield lock
     finally:
         lock.release()
+
+
+def add_lock_wait_option(parser: argparse.ArgumentParser) -> None:
+    """``--lock-wait SECONDS`` (default ``LOCK_WAIT_SECONDS``), read with parse_wait()."""
+    parser.add_argument(
+        "--lock-wait",
+        default=os.environ.get("LOCK_WAIT_SECONDS"),
+        metavar="SECONDS",
+        help="when another run holds this lake and day, wait up to SECONDS for it "
+        "(LOCK_WAIT_SECONDS; default 0: exit at once with code 4)",
+    )
 
 
 def parse_wait(value: str | None) -> float:

@@ -70,6 +70,7 @@ from spark.lake_lock import (
     LakeLock,
     LockHeldError,
     LockLostError,
+    add_lock_wait_option,
     lake_lock,
     parse_wait,
 )
@@ -166,13 +167,7 @@ def parse_args(argv: Sequence[str] | None = None) -> JobArgs:
         action="store_true",
         help="rebuild the IMDb tables even when the landing they were built from is the latest",
     )
-    parser.add_argument(
-        "--lock-wait",
-        default=os.environ.get("LOCK_WAIT_SECONDS"),
-        metavar="SECONDS",
-        help="when another run holds this lake and day, wait up to SECONDS for it "
-        "(LOCK_WAIT_SECONDS; default 0: exit at once with code 4)",
-    )
+    add_lock_wait_option(parser)
     parser.add_argument(
         "--csv-max-line-bytes",
         default=os.environ.get(MAX_LINE_ENV),
