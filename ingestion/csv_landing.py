@@ -4,17 +4,16 @@
 then ``_SUCCESS`` (docs/lake-contract.md). The source is checked before anything is written
 (a regular, readable file whose header is exactly the real one); then the file is read once,
 in 1 MiB chunks (read ahead on a thread; small enough to stay in the CPU's cache while the
-three steps below use it), and each chunk goes three ways at once:
+three steps below use it), and each chunk goes three ways at once, each on a thread of its own
+whose work runs in C with the GIL released:
 
-- to a hashing thread: its SHA-256 (hashlib releases the GIL) and the UTF-8 check of its whole
-  lines (Arrow's validator, which releases the GIL too; the line that straddles two chunks goes
-  through Python's incremental decoder instead);
-- to the lake's writer, which writes it on a thread (local) or gathers 8 MiB multipart parts
+- to the hashing thread: its SHA-256 (hashlib) and the UTF-8 check of its whole lines (Arrow's
+  validator; the line that straddles two chunks goes through Python's incremental decoder);
+- to the lake's writer, which writes it (local: with a ``fdatasync`` every 32 MiB on a thread
+  of its own, so the disk works during the pass, not after it) or gathers 8 MiB multipart parts
   that a small thread pool uploads (S3);
-- to the field count of every line, on the calling thread: ``bytes.translate`` keeps only
-  the separators and line breaks, and the result is compared with the expected pattern in one
-  ``memcmp``; only a chunk with a bad row is looked at line by line. This is the one step that
-  holds the GIL, and the pass's critical path.
+- to the checking thread: the field count of every line, with NumPy (``_Checks._whole_lines``:
+  a running count of separators read at every line break).
 
 A file that turns out invalid midway is never made visible: the writer is aborted, in-flight
 uploads included. Rows with a wrong field count are landed as sent and reported: raw keeps
@@ -68,11 +67,11 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_BAD_LINES_LISTED = 20
 DEFAULT_WAIT_SECONDS = 600.0  # how long a landing waits for another run of the same day
 READ_SIZE = 1024 * 1024  # the pass's chunk
-HASH_JOBS_IN_FLIGHT = 6  # chunks queued for the hashing thread
+JOBS_IN_FLIGHT = 6  # chunks queued for the hashing thread and for the checking thread
 READ_AHEAD = 4  # chunks read before they are needed
 
 _SEP = SEPARATOR.encode()
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in (ord(SEPARATOR), ord("\n")))
+_SEP_BYTE, _NL_BYTE = ord(SEPARATOR), ord("\n")
 
 
 class CsvValidationError(ValueError):
@@ -193,7 +192,7 @@ def check_header(path: Path, dataset: str) -> int:
 
 
 class _Checks:
-    """UTF-8 and field counts of the file, fed chunk by chunk in order (the calling thread).
+    """UTF-8 and field counts of the file, fed chunk by chunk in order (one thread at a time).
 
     Lines are ``\\n``-terminated (a ``\\r`` before it holds no separator, so CRLF and LF count
     alike); line 1 is the header, checked before the pass. The whole lines of a chunk are
@@ -201,13 +200,16 @@ class _Checks:
     """
 
     def __init__(self, path: Path, dataset: str) -> None:
+        import numpy
         import pyarrow
 
+        self._np = numpy
         self._pa = pyarrow
         self.path = path
         self.separators = len(HEADERS[dataset]) - 1
-        self.line_pattern = _SEP * self.separators + b"\n"
-        self.pattern = self.line_pattern  # the expected skeleton of many lines, grown on demand
+        self._flags: Any = None  # a reused buffer: one flag per byte of a chunk
+        # masks of a word's first n bytes (words are read little-endian on any machine)
+        self._first_bytes = numpy.array([(1 << 8 * n) - 1 for n in range(8)], numpy.uint64)
         self.decoder = codecs.getincrementaldecoder("utf-8")()  # for straddling lines
         self.lines = 0  # complete lines seen, the header included
         self.open_line_bytes = 0  # bytes of the line not yet ended by "\n"
@@ -254,16 +256,37 @@ class _Checks:
         if len(self.bad_lines) < MAX_BAD_LINES_LISTED:
             self.bad_lines.append(line)
 
-    def _whole_lines_ok(self, skeleton: bytes, start: int, end: int) -> bool:
-        """Whether ``skeleton[start:end]`` is the expected pattern, compared in place."""
-        n, rest = divmod(end - start, len(self.line_pattern))
-        if rest:
-            return False
-        if len(self.pattern) < end - start:
-            self.pattern = self.line_pattern * max(
-                n, 2 * len(self.pattern) // len(self.line_pattern)
-            )
-        return skeleton.startswith(memoryview(self.pattern)[: end - start], start)
+    def _whole_lines(self, chunk: bytes, start: int, end: int) -> None:
+        """Field counts of the complete lines in ``chunk[start:end]`` (``end`` is just past a
+        line break), vectorised with the GIL released: the separators are flagged byte by
+        byte, the flags counted 8 bytes at a time and summed into a running count, which is
+        read at each line break; a line's count is the difference of two readings."""
+        np = self._np
+        size = end - start
+        data = np.frombuffer(chunk, np.uint8, size, start)
+        padded = -(-size // 8) * 8
+        if self._flags is None or len(self._flags) < padded:
+            self._flags = np.empty(max(padded, READ_SIZE), np.bool_)
+        flags = self._flags[:padded]
+        np.equal(data, _NL_BYTE, out=flags[:size])
+        breaks = np.flatnonzero(flags[:size])  # where each line ends
+        np.equal(data, _SEP_BYTE, out=flags[:size])
+        flags[size:] = False
+        words = flags.view("<u8")
+        in_word = np.bitwise_count(words)
+        before_word = np.cumsum(in_word, dtype=np.int64)
+        before_word -= in_word  # separators before each word
+        word = breaks >> 3
+        partial = np.bitwise_count(words[word] & self._first_bytes[breaks & 7])
+        before_break = before_word[word] + partial
+        per_line = np.diff(before_break, prepend=0)
+        bad = np.flatnonzero(per_line != self.separators)
+        if len(bad):
+            room = max(0, MAX_BAD_LINES_LISTED - len(self.bad_lines))
+            self.bad_lines += [self.lines + 1 + int(i) for i in bad[:room]]
+            self.bad_rows += len(bad)
+        self.lines += len(breaks)
+        self.rows += len(breaks)
 
     @staticmethod
     def bounds(chunk: bytes) -> tuple[int, int]:
@@ -278,7 +301,8 @@ class _Checks:
             self._validate(chunk, first + 1, last + 1, offset)
 
     def feed(self, chunk: bytes, offset: int, bounds: tuple[int, int]) -> None:
-        """Check the next chunk but the UTF-8 of its whole lines (``validate``)."""
+        """Check the next chunk but the UTF-8 of its whole lines (``validate``); meant for one
+        thread, in chunk order."""
         first, last = bounds
         if first < 0:  # a line longer than a chunk
             self._decode(chunk, offset)
@@ -286,25 +310,10 @@ class _Checks:
             self.open_line_separators += chunk.count(_SEP)
             return
         self._decode(chunk[: first + 1], offset)  # the straddling line, up to its "\n"
-        if first == last:
-            self._end_line(self.open_line_separators + chunk.count(_SEP, 0, first))
-            tail_separators = chunk.count(_SEP, first + 1)
-        else:
-            skeleton = chunk.translate(None, _NOT_STRUCTURE)  # only "|" and "\n" are left
-            head_end, tail_start = skeleton.find(b"\n"), skeleton.rfind(b"\n")
-            self._end_line(self.open_line_separators + head_end)
-            if self._whole_lines_ok(skeleton, head_end + 1, tail_start + 1):
-                n = (tail_start - head_end) // len(self.line_pattern)
-            else:
-                lines = skeleton[head_end + 1 : tail_start].split(b"\n")
-                for i, line in enumerate(lines):
-                    if len(line) != self.separators:
-                        self._bad(self.lines + 1 + i)
-                n = len(lines)
-            self.lines += n
-            self.rows += n
-            tail_separators = len(skeleton) - tail_start - 1
-        self.open_line_separators = tail_separators
+        self._end_line(self.open_line_separators + chunk.count(_SEP, 0, first))
+        if last > first:
+            self._whole_lines(chunk, first + 1, last + 1)
+        self.open_line_separators = chunk.count(_SEP, last + 1)
         self.open_line_bytes = len(chunk) - last - 1
         if self.open_line_bytes:
             self._decode(chunk[last + 1 :], offset + last + 1)
@@ -366,7 +375,8 @@ def _land_pass(lake: Lake, key: str, path: Path, dataset: str, progress: bool) -
     """Read ``path`` once: hash, write and check every chunk, overlapped (module docstring)."""
     checks = _Checks(path, dataset)
     digest = hashlib.sha256()
-    hashing = BackgroundJobs(1, HASH_JOBS_IN_FLIGHT, "csv-hash")
+    hashing = BackgroundJobs(1, JOBS_IN_FLIGHT, "csv-hash")
+    checking = BackgroundJobs(1, JOBS_IN_FLIGHT, "csv-check")  # one thread: chunks in order
     size = 0
     bar = _progress_bar(path.stat().st_size, f"landing {path.name}", progress)
     try:
@@ -383,13 +393,15 @@ def _land_pass(lake: Lake, key: str, path: Path, dataset: str, progress: bool) -
                             checks.validate(c, b, o)
 
                         hashing.submit(hash_and_validate)
+                        checking.submit(lambda c=chunk, o=size, b=bounds: checks.feed(c, o, b))
                         writer.write(chunk)
-                        checks.feed(chunk, size, bounds)
                         size += len(chunk)
                         bar.update(len(chunk))
+                checking.finish()
                 checks.finish()
                 hashing.finish()
             except BaseException:
+                checking.cancel()
                 hashing.cancel()
                 raise
             status = writer.commit(digest.hexdigest())

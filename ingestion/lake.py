@@ -51,6 +51,7 @@ CHUNK_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB but the last
 MULTIPART_THRESHOLD = CHUNK_SIZE
 UPLOAD_THREADS = 8  # concurrent part uploads of one S3 object
 LOCAL_WRITES_IN_FLIGHT = 8  # writes queued for the local writer thread
+LOCAL_FLUSH_BYTES = 32 * 1024 * 1024  # written bytes after which the disk is set to work
 LOCK_NAME = "_lock"
 LEASE_SECONDS = 120.0  # an S3 lease not renewed for this long is taken over
 LOCK_POLL_SECONDS = 0.2
@@ -344,7 +345,11 @@ def _is_temp_name(name: str) -> bool:
 
 
 class _LocalWriter(ObjectWriter):
-    """A temporary file beside the key, written by one background thread, linked into place."""
+    """A temporary file beside the key, written by one background thread, linked into place.
+
+    Every ``LOCAL_FLUSH_BYTES`` written, a ``fdatasync`` starts on a thread of its own (when
+    the last one is done), so the disk writes while the file is still being read and checked
+    and the ``fsync`` of the commit has little left to do."""
 
     def __init__(self, lake: LocalLake, key: str) -> None:
         self.lake = lake
@@ -357,13 +362,22 @@ class _LocalWriter(ObjectWriter):
         self.fd: int | None = fd
         self.tmp = Path(tmp)
         self.jobs = BackgroundJobs(1, LOCAL_WRITES_IN_FLIGHT, "lake-write")
+        self.flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-flush")
+        self.flushing: Future[None] | None = None
+        self.unflushed = 0
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:  # on the writer thread only
         assert self.fd is not None
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
         faults.reached("lake.part_written")
+        self.unflushed += len(data)
+        if self.unflushed >= LOCAL_FLUSH_BYTES and (self.flushing is None or self.flushing.done()):
+            if self.flushing is not None:
+                self.flushing.result()  # a failed flush fails the write
+            self.unflushed = 0
+            self.flushing = self.flusher.submit(os.fdatasync, self.fd)
 
     def write(self, data: bytes) -> None:
         self.jobs.submit(lambda: self._write(data))
@@ -371,6 +385,9 @@ class _LocalWriter(ObjectWriter):
     def commit(self, sha256_hex: str) -> PutResult:
         try:
             self.jobs.finish()
+            self.flusher.shutdown(wait=True)
+            if self.flushing is not None:
+                self.flushing.result()
             assert self.fd is not None
             os.fsync(self.fd)
             try:
@@ -385,6 +402,7 @@ class _LocalWriter(ObjectWriter):
 
     def abort(self) -> None:
         self.jobs.cancel()
+        self.flusher.shutdown(wait=True)  # no flush may outlive the descriptor
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

@@ -177,6 +177,33 @@ def test_bad_rows_on_chunk_boundaries_are_counted_by_line(
     assert lake.get_bytes(PREFIX + "movies.csv") == src.read_bytes()
 
 
+@pytest.mark.parametrize("read_size", [509, 4099])
+def test_field_counts_equal_a_line_by_line_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_size: int
+) -> None:
+    """Random rows (separators missing, extra, 256 too many; lines longer than a chunk) are
+    counted exactly as ``line.count("|")`` would, at any chunk size."""
+    import random
+
+    import ingestion.csv_landing as landing
+    from ingestion.lake import LocalLake
+
+    monkeypatch.setattr(landing, "MAX_BAD_LINES_LISTED", 10_000)
+    monkeypatch.setattr(landing, "READ_SIZE", read_size)
+    pick = random.Random(read_size)
+    fields = len(MOVIES_HEADER)
+    rows = []
+    for _ in range(3000):
+        count = pick.choice([fields] * 6 + [fields - 1, fields + 1, 1, fields + 256])
+        rows.append("|".join(pick.choice(["", "x", "é" * pick.randint(1, 40)])
+                             for _ in range(count)))  # fmt: skip
+    src = _movies(tmp_path, rows, eol=pick.choice(["\n", "\r\n"]))
+    expected = [n for n, row in enumerate(rows, start=2) if row.count("|") != fields - 1]
+    result = land_csv(LocalLake(tmp_path / "lake"), "movies", src, DAY)
+    assert result.rows == 3000 and result.bad_field_count_rows == len(expected)
+    assert result.bad_field_count_lines == expected
+
+
 def test_a_last_line_without_line_break_is_a_row(lake: Lake, tmp_path: Path) -> None:
     src = _write(tmp_path / "movies.csv", "|".join(MOVIES_HEADER) + "\n" + ROW + "\n" + ROW)
     assert land_csv(lake, "movies", src, DAY).rows == 2
