@@ -102,6 +102,53 @@ def _job(spark: Any, out: Path, run_date: dt.date) -> tuple[Any, Any]:
     return TrustedJob(spark, lake, run_date), committer
 
 
+def _write_tables(
+    job: Any,
+    dataset: Any,
+    files: list[Any],
+    observed: tuple[Any, Any],
+    *,
+    credits: Any,
+    rejected: Any,
+    titles: Any,
+) -> None:
+    """What both layouts do with their three frames, as ``TrustedJob._imdb_tables`` does:
+    write credits, rejected rows and titles (in that order, each counted by ``observe``), take
+    the counts (``observed``: the rows in and the valid rows, observed upstream of credits),
+    check the manifest, then write the genres from the titles written."""
+    from pyspark.sql import functions as F
+
+    from spark.imdb_transforms import genre_entries, imdb_title_genres, titles_schema
+    from spark.trusted_job import TableCounts, _observed, _rows, _write
+
+    lake = job.lake
+    o_in, o_valid = observed
+    credits, o_credits = _observed(credits, "credits")
+    _write(credits, lake.uri(f"trusted/{dataset.credits_table}"))
+    rejected, o_rej = _observed(rejected, "rejected")
+    _write(
+        rejected, lake.uri(f"trusted/_rejected/{dataset.titles_table}"), ("year", "month", "day")
+    )
+    titles_uri = lake.uri(f"trusted/{dataset.titles_table}")
+    titles, o_titles = _observed(titles, "titles", F.sum(genre_entries()).alias("genre_entries"))
+    _write(titles, titles_uri)
+    rows_in = _rows(o_in)
+    n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
+    n_credits, n_titles = _rows(o_credits), _rows(o_titles)
+    job.tables[dataset.credits_table] = TableCounts(
+        rows_in, n_credits, n_rejected, n_valid - n_credits
+    )
+    job.tables[dataset.titles_table] = TableCounts(
+        rows_in, n_titles, n_rejected, n_valid - n_titles
+    )
+    job._check_manifest(dataset, files, rows_in)
+    written = job.spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
+    genres, o_genres = _observed(imdb_title_genres(written), "genres")
+    _write(genres, lake.uri(f"trusted/{dataset.genres_table}"))
+    entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
+    job.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
+
+
 def one_groupby(job: Any, dataset: Any, files: list[Any]) -> None:
     """The one-aggregation layout: the same outputs and counts as ``TrustedJob.imdb``, but for
     its search of lines over the length limit (``spark.long_lines``), left out: the generated
@@ -113,16 +160,13 @@ def one_groupby(job: Any, dataset: Any, files: list[Any]) -> None:
         CREDIT_COLUMNS,
         _output,
         _winner_key,
-        genre_entries,
         imdb_rejected,
-        imdb_title_genres,
         imdb_valid,
-        titles_schema,
         type_csv_rows,
     )
-    from spark.trusted_job import TableCounts, _observed, _rows, _write, read_csv
+    from spark.trusted_job import _observed, read_csv
 
-    spark, lake = job.spark, job.lake
+    spark = job.spark
     fields = [c for c in dataset.title_columns if c != "title_id"]
     others = [c.name for c in dataset.columns if c != dataset.columns[0]]
     typed = type_csv_rows(read_csv(spark, dataset, files, job.max_line_bytes), dataset)
@@ -141,49 +185,23 @@ def one_groupby(job: Any, dataset: Any, files: list[Any]) -> None:
         exploded = per_title.select("title_id", F.explode("_r").alias("_r")).select(
             "title_id", "_r.*"
         )
-        credits, o_credits = _observed(
-            exploded.select(*[_output(c) for c in CREDIT_COLUMNS]), "credits"
-        )
-        _write(credits, lake.uri(f"trusted/{dataset.credits_table}"))
-        rejected, o_rej = _observed(
-            imdb_rejected(
+        _write_tables(
+            job,
+            dataset,
+            files,
+            (o_in, o_valid),
+            credits=exploded.select(*[_output(c) for c in CREDIT_COLUMNS]),
+            rejected=imdb_rejected(
                 type_csv_rows(read_csv(spark, dataset, files, job.max_line_bytes), dataset),
                 dataset,
                 job.run_date,
             ),
-            "rejected",
+            titles=per_title.select(
+                "title_id", *[F.col(f"_w.{c}").alias(c) for c in fields]
+            ).select(*[_output(c) for c in dataset.title_columns]),
         )
-        _write(
-            rejected,
-            lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
-            ("year", "month", "day"),
-        )
-        titles_uri = lake.uri(f"trusted/{dataset.titles_table}")
-        titles, o_titles = _observed(
-            per_title.select("title_id", *[F.col(f"_w.{c}").alias(c) for c in fields]).select(
-                *[_output(c) for c in dataset.title_columns]
-            ),
-            "titles",
-            F.sum(genre_entries()).alias("genre_entries"),
-        )
-        _write(titles, titles_uri)
     finally:
         per_title.unpersist()
-    rows_in = _rows(o_in)
-    n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
-    n_credits, n_titles = _rows(o_credits), _rows(o_titles)
-    job.tables[dataset.credits_table] = TableCounts(
-        rows_in, n_credits, n_rejected, n_valid - n_credits
-    )
-    job.tables[dataset.titles_table] = TableCounts(
-        rows_in, n_titles, n_rejected, n_valid - n_titles
-    )
-    job._check_manifest(dataset, files, rows_in)
-    written = spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
-    genres, o_genres = _observed(imdb_title_genres(written), "genres")
-    _write(genres, lake.uri(f"trusted/{dataset.genres_table}"))
-    entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
-    job.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
 
 def sorted_window(job: Any, dataset: Any, files: list[Any]) -> None:
@@ -198,16 +216,13 @@ def sorted_window(job: Any, dataset: Any, files: list[Any]) -> None:
         _output,
         _winner_key,
         cluster_by_title,
-        genre_entries,
         imdb_rejected,
-        imdb_title_genres,
         imdb_valid,
-        titles_schema,
         type_csv_rows,
     )
-    from spark.trusted_job import TableCounts, _observed, _rows, _write, read_csv
+    from spark.trusted_job import _observed, read_csv
 
-    spark, lake = job.spark, job.lake
+    spark = job.spark
     columns = [c.name for c in dataset.columns]
     fields = [c for c in dataset.title_columns if c != "title_id"]
     rest = [c for c in columns if c not in dataset.title_columns]
@@ -228,44 +243,19 @@ def sorted_window(job: Any, dataset: Any, files: list[Any]) -> None:
     try:
         counted, o_in = _observed(flagged, "in")
         valid, o_valid = _observed(imdb_valid(counted), "valid")
-        credits, o_credits = _observed(
-            valid.filter(~F.col("_dup")).select(*[_output(c) for c in CREDIT_COLUMNS]), "credits"
-        )
-        _write(credits, lake.uri(f"trusted/{dataset.credits_table}"))
-        rejected, o_rej = _observed(
-            imdb_rejected(flagged.drop("_first", "_dup"), dataset, job.run_date), "rejected"
-        )
-        _write(
-            rejected,
-            lake.uri(f"trusted/_rejected/{dataset.titles_table}"),
-            ("year", "month", "day"),
-        )
-        titles_uri = lake.uri(f"trusted/{dataset.titles_table}")
-        titles, o_titles = _observed(
-            imdb_valid(flagged)
+        _write_tables(
+            job,
+            dataset,
+            files,
+            (o_in, o_valid),
+            credits=valid.filter(~F.col("_dup")).select(*[_output(c) for c in CREDIT_COLUMNS]),
+            rejected=imdb_rejected(flagged.drop("_first", "_dup"), dataset, job.run_date),
+            titles=imdb_valid(flagged)
             .filter(F.col("_first"))
             .select(*[_output(c) for c in dataset.title_columns]),
-            "titles",
-            F.sum(genre_entries()).alias("genre_entries"),
         )
-        _write(titles, titles_uri)
     finally:
         flagged.unpersist()
-    rows_in = _rows(o_in)
-    n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
-    n_credits, n_titles = _rows(o_credits), _rows(o_titles)
-    job.tables[dataset.credits_table] = TableCounts(
-        rows_in, n_credits, n_rejected, n_valid - n_credits
-    )
-    job.tables[dataset.titles_table] = TableCounts(
-        rows_in, n_titles, n_rejected, n_valid - n_titles
-    )
-    job._check_manifest(dataset, files, rows_in)
-    written = spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
-    genres, o_genres = _observed(imdb_title_genres(written), "genres")
-    _write(genres, lake.uri(f"trusted/{dataset.genres_table}"))
-    entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
-    job.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
 
 def run_variant(variant: str, csv: Path, key: str, date: str, records: int, out: Path) -> None:
