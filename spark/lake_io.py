@@ -18,6 +18,8 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,22 @@ HADOOP_AWS_HINT = (
     "or use a local folder lake (LAKE_URI=./lake)"
 )
 _PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/?$")
+# Filesystem calls on the lake's partitions run this many at a time: on S3 each is a request,
+# and a year of daily partitions, one call after another, would make a run's planning grow
+# with the history.
+LISTING_THREADS = 16
+
+
+def each_at_once(items: Iterable[Any], call: Callable[[Any], Any]) -> list[Any]:
+    """``[call(item) for item in items]``, in order, up to ``LISTING_THREADS`` calls at once
+    (py4j gives each Python thread its own connection to the JVM)."""
+    items = list(items)
+    if len(items) < 2:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(
+        max_workers=min(LISTING_THREADS, len(items)), thread_name_prefix="lake-list"
+    ) as pool:
+        return list(pool.map(call, items))
 
 
 class TrustedJobError(RuntimeError):
@@ -241,20 +259,22 @@ class LakeFS:
     def partitions(self, dataset: str) -> list[RawPartition]:
         """Every ``year=/month=/day=`` folder of a dataset, oldest first."""
         statuses = self._fs.globStatus(self._path(f"{dataset}/year=*/month=*/day=*"))
-        found: list[RawPartition] = []
-        for status in statuses or []:
+
+        def partition(status: Any) -> RawPartition | None:
             if not status.isDirectory():
-                continue
+                return None
             uri = str(status.getPath().toString())
             match = _PARTITION_RE.search(uri)
             if not match:
-                continue
+                return None
             try:
                 date = dt.date(*(int(g) for g in match.groups()))
             except ValueError:
                 log.warning("ignoring %s: not a valid partition date", uri)
-                continue
-            found.append(RawPartition(dataset, date, uri, self.exists(f"{uri}/_SUCCESS")))
+                return None
+            return RawPartition(dataset, date, uri, self.exists(f"{uri}/_SUCCESS"))
+
+        found = [p for p in each_at_once(statuses or [], partition) if p is not None]
         return sorted(found, key=lambda p: p.date)
 
     def manifest_files(self, partition: RawPartition) -> list[RawFile]:

@@ -64,7 +64,14 @@ from spark.imdb_transforms import (
     without_header,
 )
 from spark.item_frames import LINES_SCHEMA, PARTITION_COLUMNS, rejected_rows, valid_rows
-from spark.lake_io import LakeFS, RawFile, RawPartition, TrustedJobError, resolve_lake_root
+from spark.lake_io import (
+    LakeFS,
+    RawFile,
+    RawPartition,
+    TrustedJobError,
+    each_at_once,
+    resolve_lake_root,
+)
 from spark.lake_lock import (
     LOCKED_EXIT_CODE,
     LakeLock,
@@ -309,7 +316,8 @@ def plan_inputs(lake: LakeFS, run_date: dt.date) -> Inputs:
         )
     inputs = Inputs(partitions=chosen)
     for name, partitions in chosen.items():
-        inputs.files[name] = [f for p in partitions for f in lake.manifest_files(p)]
+        inputs.files[name] = [f for files in each_at_once(partitions, lake.manifest_files)
+                              for f in files]  # fmt: skip
     return inputs
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from spark_raw_builder import (
     series_row,
 )
 
-from spark.lake_io import RawFile, TrustedJobError
+from spark.lake_io import LakeFS, RawFile, TrustedJobError
 from spark.trusted_job import JobArgs, main, read_lines, run_job
 
 pytestmark = pytest.mark.slow  # a real SparkSession
@@ -311,6 +312,28 @@ def test_bad_run_date_is_a_usage_error(caplog: pytest.LogCaptureFixture) -> None
     caplog.set_level(logging.ERROR)
     assert main(["--run-date", "2024-02-30"]) == 2
     assert "RUN_DATE '2024-02-30' is not a date" in caplog.text
+
+
+def test_a_datasets_partitions_are_checked_several_at_a_time_and_listed_in_order(
+    spark_session: SparkSession, raw_lake: RawLakeBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On S3 each check is a request: one after another, a year of daily partitions would make
+    # the planning grow with the history. Every check here waits until 4 are under way at
+    # once: checked one at a time, the first would time out.
+    days = [D0 + dt.timedelta(days=n) for n in range(20)]
+    for day in days:
+        raw_lake.tmdb("genres", day, [genre_list([(27, "Terror")])])
+    lake = LakeFS(spark_session, f"file://{raw_lake.root}")
+    together = threading.Barrier(4, timeout=5)
+    exists = LakeFS.exists
+
+    def exists_with_three_others(self: LakeFS, key_or_uri: str) -> bool:
+        together.wait()
+        return exists(self, key_or_uri)
+
+    monkeypatch.setattr(LakeFS, "exists", exists_with_three_others)
+    partitions = lake.partitions("raw/tmdb/json/genres")
+    assert [p.date for p in partitions] == days and all(p.complete for p in partitions)
 
 
 def test_a_years_partitions_are_read_in_one_scan_with_each_lines_key_and_date(
