@@ -256,6 +256,13 @@ def configure(spark: SparkSession) -> None:
         # The typed CSV rows are kept for three actions: uncompressed columns build much faster
         # and fit (a few hundred MB at full size; what does not fit goes to disk).
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
+        # A read of many files (the TMDB details and genres: one per day of history) lists
+        # them in a Spark job of one task per path by default (up to 10,000): 365 tasks for
+        # a year, most of the read's time on a small machine. A few tasks per core list them
+        # as fast.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
+            4 * spark.sparkContext.defaultParallelism
+        ),
     }.items():
         spark.conf.set(key, value)
 
