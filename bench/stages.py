@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import baselines
 from bench.config import ROOT, Config
-from bench.measure import Sample, Samples, repeat, run_measured
+from bench.measure import Sample, Samples, cpu_seconds, repeat, run_measured
 from bench.report import Figure, Stage, Target
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,8 @@ class MotoServer:
             time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
-        """CPU seconds the server has used so far (Linux: /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds the server has used so far."""
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

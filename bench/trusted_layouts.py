@@ -113,40 +113,28 @@ def _write_tables(
     titles: Any,
 ) -> None:
     """What both layouts do with their three frames, as ``TrustedJob._imdb_tables`` does:
-    write credits, rejected rows and titles (in that order, each counted by ``observe``), take
-    the counts (``observed``: the rows in and the valid rows, observed upstream of credits),
-    check the manifest, then write the genres from the titles written."""
+    write credits, rejected rows and titles (in that order, each counted by ``observe``), then
+    the job's own counts, manifest check and genres (``observed``: the rows in and the valid
+    rows, observed upstream of credits)."""
     from pyspark.sql import functions as F
 
-    from spark.imdb_transforms import genre_entries, imdb_title_genres, titles_schema
-    from spark.trusted_job import TableCounts, _observed, _rows, _write
+    from spark.imdb_transforms import genre_entries
+    from spark.item_frames import PARTITION_COLUMNS
+    from spark.trusted_job import _observed, _rows, _write
 
     lake = job.lake
     o_in, o_valid = observed
     credits, o_credits = _observed(credits, "credits")
     _write(credits, lake.uri(f"trusted/{dataset.credits_table}"))
     rejected, o_rej = _observed(rejected, "rejected")
-    _write(
-        rejected, lake.uri(f"trusted/_rejected/{dataset.titles_table}"), ("year", "month", "day")
-    )
+    _write(rejected, lake.uri(f"trusted/_rejected/{dataset.titles_table}"), PARTITION_COLUMNS)
     titles_uri = lake.uri(f"trusted/{dataset.titles_table}")
     titles, o_titles = _observed(titles, "titles", F.sum(genre_entries()).alias("genre_entries"))
     _write(titles, titles_uri)
-    rows_in = _rows(o_in)
-    n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
-    n_credits, n_titles = _rows(o_credits), _rows(o_titles)
-    job.tables[dataset.credits_table] = TableCounts(
-        rows_in, n_credits, n_rejected, n_valid - n_credits
-    )
-    job.tables[dataset.titles_table] = TableCounts(
-        rows_in, n_titles, n_rejected, n_valid - n_titles
-    )
-    job._check_manifest(dataset, files, rows_in)
-    written = job.spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
-    genres, o_genres = _observed(imdb_title_genres(written), "genres")
-    _write(genres, lake.uri(f"trusted/{dataset.genres_table}"))
-    entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
-    job.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
+    job._imdb_counts_and_genres(
+        dataset, files, rows_in=_rows(o_in), valid=o_valid, credits=o_credits,
+        rejected=o_rej, titles=o_titles, titles_uri=titles_uri,
+    )  # fmt: skip
 
 
 def one_groupby(job: Any, dataset: Any, files: list[Any]) -> None:

@@ -323,8 +323,8 @@ def plan_inputs(lake: LakeFS, run_date: dt.date) -> Inputs:
         )
     inputs = Inputs(partitions=chosen)
     for name, partitions in chosen.items():
-        inputs.files[name] = [f for files in each_at_once(partitions, lake.manifest_files)
-                              for f in files]  # fmt: skip
+        listed = each_at_once(partitions, lake.manifest_files)
+        inputs.files[name] = [f for files in listed for f in files]
     return inputs
 
 
@@ -571,9 +571,28 @@ class TrustedJob:
             F.sum(genre_entries()).alias("genre_entries"),
         )
         _write(titles, titles_uri)
-        rows_in = rows_read + n_long
-        n_rejected, n_valid = _rows(o_rej), _rows(o_valid)
-        n_credits, n_titles = _rows(o_credits), _rows(o_titles)
+        self._imdb_counts_and_genres(
+            dataset, files, rows_in=rows_read + n_long, valid=o_valid, credits=o_credits,
+            rejected=o_rej, titles=o_titles, titles_uri=titles_uri,
+        )  # fmt: skip
+
+    def _imdb_counts_and_genres(
+        self,
+        dataset: CsvDataset,
+        files: list[RawFile],
+        *,
+        rows_in: int,
+        valid: Observation,
+        credits: Observation,
+        rejected: Observation,
+        titles: Observation,
+        titles_uri: str,
+    ) -> None:
+        """Once credits, rejected rows and titles are written: their counts (from the
+        observations of those writes), the manifest check, then the genres table from the
+        titles just written, with its counts."""
+        n_rejected, n_valid = _rows(rejected), _rows(valid)
+        n_credits, n_titles = _rows(credits), _rows(titles)
         self.tables[dataset.credits_table] = TableCounts(
             rows_in, n_credits, n_rejected, n_valid - n_credits
         )
@@ -584,7 +603,7 @@ class TrustedJob:
         written = self.spark.read.schema(titles_schema(dataset)).parquet(titles_uri)
         genres, o_genres = _observed(imdb_title_genres(written), dataset.genres_table)
         _write(genres, self.lake.uri(f"trusted/{dataset.genres_table}"))
-        entries, n_genres = _rows(o_titles, "genre_entries"), _rows(o_genres)
+        entries, n_genres = _rows(titles, "genre_entries"), _rows(o_genres)
         self.tables[dataset.genres_table] = TableCounts(entries, n_genres, 0, entries - n_genres)
 
     def _check_manifest(self, dataset: CsvDataset, files: list[RawFile], rows_in: int) -> None:

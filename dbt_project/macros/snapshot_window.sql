@@ -40,9 +40,9 @@
 
 
 {#- The latest value of a date column of an existing relation, as 'YYYY-MM-DD' (none when the
-    relation is empty or the query returns no row). Athena reads a partition column's values from the table's partition
-    list (`"<table>$partitions"`), not from its data; DuckDB reads the column (a table of its
-    own file, not parquet files: a scan of one date column). -#}
+    relation is empty or the query returns no row). Athena reads a partition column's values
+    from the table's partition list (`"<table>$partitions"`), not from its data; DuckDB reads
+    the column (a table of its own file, not parquet files: a scan of one date column). -#}
 {% macro latest_date_in(relation, column, is_partition_column=false) -%}
     {{ return(adapter.dispatch('latest_date_in', 'movie_lake')(relation, column, is_partition_column)) }}
 {%- endmacro %}
